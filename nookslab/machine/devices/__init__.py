@@ -1,0 +1,1 @@
+"""Device models attached to the simulated machine."""
