@@ -12,10 +12,14 @@ from . import errno
 from .structs import Layout
 from .symbols import buf, data, export, obj, op, ops, ops_table, scalar
 
+# The VFS (kernel/vfs.py) uses the same two structs for files on disk: the fields after
+# f_rdev / i_private were added for it (Linux 2.4 keeps one struct file and one struct inode).
 FILE = Layout("file", [("f_flags", "u32"), ("f_pos", "u32"), ("f_count", "u32"),
-                       ("private_data", "ptr"), ("f_rdev", "u32")])
+                       ("private_data", "ptr"), ("f_rdev", "u32"), ("f_dentry", "ptr")])
 INODE = Layout("inode", [("i_ino", "u32"), ("i_rdev", "u32"), ("i_size", "u32"),
-                         ("i_mode", "u32"), ("i_nlink", "u32"), ("i_private", "ptr")])
+                         ("i_mode", "u32"), ("i_nlink", "u32"), ("i_private", "ptr"),
+                         ("i_sb", "ptr"), ("i_count", "u32"), ("i_state", "u32"),
+                         ("i_blocks", "u32"), ("i_mtime", "u32"), ("u", 32)])
 
 
 @ops_table("file_operations")
@@ -33,6 +37,11 @@ class FileOperations:
                                 returns=scalar("ret"))
     ioctl: Callable | None = op(obj("inode", "inode"), obj("file", "file", "inout"),
                                 scalar("cmd"), scalar("arg"), returns=scalar("ret"))
+    # for files and directories of a file system (kernel/vfs.py); NULL for character devices
+    readdir: Callable | None = op(obj("file", "file", "inout"), scalar("ctx"),
+                                  returns=scalar("ret"))
+    fsync: Callable | None = op(obj("file", "file", "inout"), scalar("datasync"),
+                                returns=scalar("ret"))
 
 
 @dataclass

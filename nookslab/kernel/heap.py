@@ -114,7 +114,7 @@ class Heap:
             self.large_free.append((addr, npages))
             if len(self.large_free) > 4:
                 old, n = self.large_free.pop(0)
-                self._check_poison(old, self._size_field(old))
+                self._check_large_free(old, n)
                 del self.class_of[old]
                 base = old - HEADER - RED
                 self.heap_pages.remove((base, n))
@@ -145,6 +145,8 @@ class Heap:
         for cls, free in self.free_lists.items():
             for addr in free:
                 self._check_poison(addr, cls)
+        for addr, npages in self.large_free:       # freed large objects still in quarantine
+            self._check_large_free(addr, npages)
 
     def leaks(self, owner: str) -> list[tuple[int, int]]:
         """Live allocations made by ``owner``: (address, size), in address order."""
@@ -208,6 +210,14 @@ class Heap:
         if self.data[addr + size:addr + size + RED] != _REDZONE:
             raise KernelBug(f"{self.name}: red zone after {addr:#010x}+{size} overwritten "
                             "(write past the end of an object)")
+
+    def _check_large_free(self, addr: int, npages: int) -> None:
+        # The size comes from the (corruptible) header: bound it by the pages really held.
+        size = self._size_field(addr)
+        if not 0 < size <= (npages << PAGE_SHIFT) - OVERHEAD:
+            raise KernelBug(f"{self.name}: slab corruption: header of freed {addr:#010x} "
+                            "overwritten")
+        self._check_poison(addr, size)
 
     def _check_poison(self, addr: int, span: int) -> None:
         if self._magic(addr) != MAGIC_FREE or self.data[addr:addr + span] != _poison(span):

@@ -111,12 +111,17 @@ class IrqSubsystem:
         cpu.irq_enabled = False
         saved_limit = cpu.arm()
         k.charge(k.cost.irq_entry)
+        mmu = k.mmu
+        # Nooks hook: an interrupt taken inside a protection domain runs on the kernel's table.
+        saved_pt = mmu.switch(mmu.kernel_pt) if mmu.page_table is not mmu.kernel_pt else None
         try:
             for action in list(actions):
                 action.handler(irq, action.dev_id)
         except Exception as exc:                       # noqa: BLE001 - the oops path
             k.oops(exc, f"irq {irq}")
         finally:
+            if saved_pt is not None:
+                mmu.switch(saved_pt)
             cpu.disarm(saved_limit)
             cpu.in_interrupt -= 1
             cpu.irq_enabled = saved_flag

@@ -58,7 +58,8 @@ class Kernel:
             self.seed = positive_int(seed, "seed", low=0)
             self.seed_sequence = np.random.SeedSequence(self.seed)
         if isinstance(memory, bool) or not isinstance(memory, int) or memory <= 0:
-            raise ValueError(f"memory must be a positive number of bytes, got {memory!r}")
+            raise ValueError(f"memory must be a positive multiple of {PAGE_SIZE} bytes "
+                             f"(default {DEFAULT_MEMORY}), got {memory!r}")
         self.machine = Machine(memory, cost, step_budget)
         self.mmu = self.machine.mmu
         self.cpu = self.machine.cpu
@@ -179,6 +180,8 @@ class Kernel:
         finally:
             cpu.disarm(saved)
             self.current = previous
+            if previous is None and self.isolation is not None and self.verdict is None:
+                self.isolation.returned_to_user()      # Nooks hook: the recovery agent may run
 
     def oops(self, exc: BaseException, where: str) -> None:
         """Handle an exception in kernel code. Never returns: panics, hangs, or kills a process.

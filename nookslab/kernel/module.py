@@ -9,6 +9,7 @@ driver's code is never edited.
 """
 from __future__ import annotations
 
+import __future__
 import ast
 import builtins
 import importlib.util
@@ -139,6 +140,131 @@ def _clean_code(module_path: str, name: str):
     return compile_driver(driver_source(module_path), name)
 
 
+class _Image:
+    """A driver's pristine parse, cut into its top-level statements, each compiled on its own.
+
+    A faulted load recompiles only the top-level statements (functions, nearly always) that its
+    faults' rewrites can touch, and runs the clean compiled code of every other statement, in
+    source order, in one namespace: the same namespace, function for function, as compiling the
+    whole rewritten module (``tests/kernel/test_module.py`` checks the bytecode is identical).
+    """
+
+    def __init__(self, source: str, name: str):
+        self.source = source
+        self.filename = f"<driver {name}>"
+        self.lines = source.splitlines(keepends=True)
+        tree = ast.parse(source, filename=self.filename)         # pristine: never mutated
+        self.tree = tree
+        self.flags = 0
+        for node in tree.body:
+            if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+                for alias in node.names:
+                    self.flags |= getattr(__future__, alias.name).compiler_flag
+        # statement i covers source lines spans[i] (decorators included)
+        self.spans = tuple((min([s.lineno] + [d.lineno for d in getattr(s, "decorator_list", ())]),
+                            s.end_lineno) for s in tree.body)
+        # every def by name, (lineno, index of its top-level statement), for faults that name one
+        self.defs: dict[str, list[tuple[int, int]]] = {}
+        for index, stmt in enumerate(tree.body):
+            for node in ast.walk(stmt):
+                if isinstance(node, ast.FunctionDef):
+                    self.defs.setdefault(node.name, []).append((node.lineno, index))
+        # CPython compiles ``mod.f()`` differently when ``mod`` is a module-level import: each
+        # statement compiled alone is preceded by the module's imports under ``if False:``
+        # (no code, same symbol table).
+        imports = [node for node in _module_scope(ast.parse(source, filename=self.filename))
+                   if isinstance(node, (ast.Import, ast.ImportFrom))
+                   and getattr(node, "module", None) != "__future__"]
+        self.prelude = [ast.fix_missing_locations(ast.If(ast.Constant(False), imports, []))] \
+            if imports else []
+        instrumented = _CountBackEdges().visit(ast.parse(source, filename=self.filename))
+        ast.fix_missing_locations(instrumented)
+        self.codes = tuple(self._compile(i, stmt) for i, stmt in enumerate(instrumented.body))
+
+    def _compile(self, index: int, stmt: ast.stmt):
+        """One statement compiled alone (None: a bare constant, which compiles to nothing)."""
+        if index and isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) \
+                and not isinstance(stmt.value.value, str):
+            return None
+        if isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__" or not index:
+            body = [stmt]                                  # a future import or the docstring
+        else:
+            # the prelude (or a pass) also keeps a later string from becoming the docstring
+            body = [*self.prelude, stmt] if self.prelude \
+                else [ast.Pass(lineno=1, col_offset=0, end_lineno=1, end_col_offset=0), stmt]
+        return compile(ast.Module(body, []), self.filename, "exec", flags=self.flags)
+
+    def statement_at(self, line: int) -> int | None:
+        for index, (first, last) in enumerate(self.spans):
+            if first <= line <= last:
+                return index
+        return None
+
+    def touched(self, faults) -> set[int] | None:
+        """Top-level statements the faults' rewrites may edit; None if that cannot be told."""
+        out: set[int] = set()
+        for fault in faults:
+            scope = getattr(fault, "rewrite_scope", None)
+            if scope is None:
+                return None
+            scope = scope()
+            if scope is None:                                   # no syntax-tree edit
+                continue
+            line, function = scope
+            index = self.statement_at(line)
+            if index is None:
+                return None
+            out.add(index)
+            # the def a fault names by (function, line): the last one at or before the line
+            named = [d for d in self.defs.get(function, ()) if d[0] <= line]
+            if named:
+                out.add(max(named)[1])
+        return out
+
+    def fresh(self, index: int) -> ast.stmt:
+        """A new, unshared parse of top-level statement ``index``, at its true line numbers."""
+        stmt = self.tree.body[index]
+        first, last = self.spans[index]
+        text = "\n" * (first - 1) + "".join(self.lines[first - 1:last])
+        for node in ast.parse(text, filename=self.filename).body:
+            if (node.lineno, node.col_offset) == (stmt.lineno, stmt.col_offset):
+                return node
+        raise AssertionError(f"{self.filename}: cannot re-parse statement {index}")
+
+    def faulted(self, faults, rewrites) -> list | None:
+        """The code objects to run, in order, for a load with these faults (None: compile it all)."""
+        touched = self.touched(faults)
+        if touched is None:
+            return None
+        order = sorted(touched)
+        tree = ast.Module([self.fresh(i) for i in order], [])
+        for rewrite in rewrites:
+            tree = rewrite(tree)
+        if len(tree.body) != len(order):
+            return None
+        tree = _CountBackEdges().visit(tree)
+        ast.fix_missing_locations(tree)
+        codes = list(self.codes)
+        for index, stmt in zip(order, tree.body):
+            codes[index] = self._compile(index, stmt)
+        return [c for c in codes if c is not None]
+
+
+def _module_scope(tree: ast.Module):
+    """The nodes of a module's own scope (not inside a def, class or lambda)."""
+    todo = list(tree.body)
+    while todo:
+        node = todo.pop(0)
+        yield node
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            todo.extend(ast.iter_child_nodes(node))
+
+
+@lru_cache(maxsize=None)
+def _image(module_path: str, name: str) -> _Image:
+    return _Image(driver_source(module_path), name)
+
+
 class ModuleLoader:
     """``insmod``/``rmmod`` for one kernel."""
 
@@ -170,13 +296,25 @@ class ModuleLoader:
         """Compile the driver (with the faults' rewrites) and bind its imports."""
         k = self.kernel
         rewrites = [f.rewrite for f in faults if hasattr(f, "rewrite")]
+        code, imports = _clean_code(spec.source, spec.name)
+        codes = [code]
         if rewrites:
-            code, imports = compile_driver(driver_source(spec.source), spec.name, rewrites)
-        else:
-            code, imports = _clean_code(spec.source, spec.name)
+            # Recompile only the top-level statements the faults touch (the rest is the clean
+            # code, compiled once per process); the whole module if that cannot be told.
+            codes = _image(spec.source, spec.name).faulted(faults, rewrites)
+            if codes is None:
+                code, imports = compile_driver(driver_source(spec.source), spec.name, rewrites)
+                codes = [code]
         module = Module(spec.name, spec, imports=imports, faults=faults)
         namespace = {"__name__": f"nookslab.loaded.{spec.name}", "__builtins__": builtins}
-        exec(code, namespace)                                  # defines the driver's functions
+        try:
+            # Defines the driver's functions. Its module-level code runs before the loop counter
+            # is bound, so a top-level loop fails here instead of spinning the host.
+            for code in codes:
+                exec(code, namespace)
+        except Exception as exc:                                # noqa: BLE001 - a broken image
+            from .kernel import describe
+            module.state, module.error = "failed", f"invalid module: {describe(exc)}"
         namespace[STEP_NAME] = k.cpu.step
         module.namespace = namespace
         if k.isolation is not None:                             # Nooks hook: a new domain
@@ -185,7 +323,8 @@ class ModuleLoader:
             for symbol in imports:
                 namespace[symbol] = k.linker.resolve(module, symbol)
         except LinkError as exc:
-            module.state, module.error = "failed", str(exc)
+            if module.state != "failed":
+                module.state, module.error = "failed", str(exc)
         for fault in faults:
             if hasattr(fault, "arm"):
                 fault.arm(k, module)

@@ -20,6 +20,7 @@ class Layout:
 
     def __init__(self, name: str, fields: list[tuple[str, object]]):
         self.name = name
+        self.struct_name = name          # stays the C name even if a field is called "name"
         self.fields: dict[str, tuple[int, object]] = {}
         offset = 0
         for fname, ftype in fields:

@@ -39,7 +39,8 @@ class Clock:
         self.hz = int(hz)
         self.now = 0
         self.busy = 0
-        self._queue: list[Timer] = []
+        # heap entries are (time, priority, seq, timer) tuples: compared in C, not by Timer.__lt__
+        self._queue: list[tuple] = []
         self._seq = 0
 
     def charge(self, cycles: int) -> None:
@@ -57,7 +58,7 @@ class Clock:
                     label: str = "") -> Timer:
         self._seq += 1
         timer = Timer(max(int(when), self.now), priority, self._seq, callback, label)
-        heapq.heappush(self._queue, timer)
+        heapq.heappush(self._queue, (timer.time, priority, self._seq, timer))
         return timer
 
     def schedule(self, delay: int, callback: Callable[[], None], priority: int = 0,
@@ -68,15 +69,15 @@ class Clock:
     def next_time(self) -> int | None:
         """Time of the next live event, or None when the queue is empty."""
         queue = self._queue
-        while queue and queue[0].cancelled:
+        while queue and queue[0][3].cancelled:
             heapq.heappop(queue)
-        return queue[0].time if queue else None
+        return queue[0][0] if queue else None
 
     def pop_due(self) -> Timer | None:
         """Remove and return the next live event whose time has come, or None."""
         queue = self._queue
-        while queue and (queue[0].cancelled or queue[0].time <= self.now):
-            timer = heapq.heappop(queue)
+        while queue and (queue[0][3].cancelled or queue[0][0] <= self.now):
+            timer = heapq.heappop(queue)[3]
             if not timer.cancelled:
                 return timer
         return None
@@ -87,4 +88,4 @@ class Clock:
             self.now = when
 
     def __len__(self) -> int:
-        return sum(1 for t in self._queue if not t.cancelled)
+        return sum(1 for entry in self._queue if not entry[3].cancelled)

@@ -1,21 +1,54 @@
 """The cost model: how many cycles each kind of work charges to the simulated CPU.
 
-Every constant is named and sourced. The paper's machine is the default: a 1.7 GHz Pentium 4
-(SOSP'03 section 5). Native costs are estimates of Linux 2.4 paths of that era (the paper gives
-none); the Nooks costs are split into the parts the paper names (section 4.3 and figure 8).
-The performance issue calibrates and extends this module; here it holds what the kernel charges.
+This module is THE cost model of nookslab: every cycle the simulated machine charges comes from
+a named constant here, and every constant says where its value comes from. The paper's machine
+is the default: a 1.7 GHz Pentium 4 (SOSP'03 section 5). The paper gives no cycle counts for
+native Linux 2.4 paths, so those are *estimates* of that era's code on a P4. The Nooks costs are
+split into the parts the paper names (sections 4.3-4.4, figure 8): the domain switch, the TLB
+flush and the misses that follow it, the wrapper checks, call-by-value-result copies, and object
+tracker operations. Their sum is calibrated against the one end-to-end figure the paper allows:
+the compile-local profile, from which ``shared/reference/nooks-facts.md`` section 3 derives about
+8.9 us (~15k cycles at 1.7 GHz) per XPC all-inclusive, about 8 us of which is TLB-miss handling.
+These are workload averages, not a null-XPC latency: treat the split as an estimate.
+
+What-if knobs (use :meth:`CostModel.but` or :meth:`CostModel.what_if`):
+
+``tagged_tlb``      a TLB with address-space tags (MIPS, Alpha): a domain switch flushes nothing,
+                    so the flush and the misses that follow it (``xpc_tlb``) disappear, and only
+                    they (SOSP'03 section 4.3 names this optimisation).
+``domain_switch``   ``"page_table"`` (the paper: a CR3 load) or ``"pkey"`` (a modern protection-key
+                    switch: one WRPKRU of ``pkey_switch`` cycles, no page-table load, no flush).
+``batching``        deferred-call batching of calls with no visible result (netif_rx): on in the
+                    paper; off, every such call is its own XPC.
+``object_tracking`` off: no tracker operations and no call-by-value-result copies are charged
+                    (the isolation alone; the paper: tracking roughly doubles XPC's cost).
+``cpu_hz``          the CPU clock. Device timings are in seconds, so a faster CPU only shrinks
+                    the CPU's share of the work.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+
+#: The paper's machine, SOSP'03 section 5: a Dell with a 1.7 GHz Pentium 4.
+PAPER_CPU_HZ = 1_700_000_000
+#: Derived in nooks-facts.md section 3 from figure 8 (compile-local): (165 - 29.5) s of extra
+#: kernel time over 15.25 M XPCs = ~8.9 us per XPC all-inclusive; (127 - 5.5) s of extra TLB-miss
+#: time over 15.25 M XPCs = ~8 us per XPC of TLB refills. In nanoseconds.
+DERIVED_XPC_NS = 8_900
+DERIVED_TLB_NS = 8_000
+
+DOMAIN_SWITCHES = ("page_table", "pkey")
 
 
 @dataclass(frozen=True)
 class CostModel:
     """Cycle costs charged by the simulated machine. Frozen: use :meth:`but` for what-ifs."""
 
+    # ---- the machine -------------------------------------------------------------------------
     # The paper's test machine: Dell, 1.7 GHz Pentium 4 (SOSP'03 section 5).
-    cpu_hz: int = 1_700_000_000
+    cpu_hz: int = PAPER_CPU_HZ
+
+    # ---- native kernel work (estimates for Linux 2.4 on a P4; the paper gives none) -----------
     # Entering and leaving the kernel from user mode (int 0x80 path): estimate for a P4.
     syscall: int = 700
     # Taking and returning from a hardware interrupt, including the handler dispatch: estimate.
@@ -24,14 +57,120 @@ class CostModel:
     kernel_call: int = 60
     # A loop back-edge in driver code: a handful of instructions.
     step: int = 12
-    # Copying memory: about 1 cycle per byte for cached memcpy on a P4 (estimate).
+    # Copying memory: about 1 cycle per byte for cached memcpy on a P4 (estimate), x1000.
     copy_per_byte_milli: int = 1_000
     # Running one timer callback from the timer softirq: estimate.
     timer: int = 400
+    # --- networking (kernel/net), estimates of Linux 2.4 paths on a P4; chosen so e1000 bulk
+    # streams cost the CPU about what SOSP'03 Table 4 reports natively (15-21%) ---
+    # alloc_skb: the sk_buff head and data from their caches.
+    skb_alloc: int = 250
+    # kfree_skb: destructor, return to the caches.
+    skb_free: int = 200
+    # dev_queue_xmit: qdisc enqueue/dequeue and the call into the driver.
+    net_xmit: int = 350
+    # netif_rx plus net_rx_action's per-packet share (backlog queue, protocol demux).
+    net_rx: int = 400
+    # tcp_sendmsg + tcp_transmit_skb + ip_queue_xmit for one segment (headers, timers).
+    tcp_out: int = 1_100
+    # ip_rcv + tcp_v4_rcv for one segment (lookup, ACK processing, queueing).
+    tcp_in: int = 800
+    # ICMP echo handling or a raw socket delivery.
+    icmp: int = 600
+    # the socket layer's per-call work in sys_send/sys_recv (locks, wakeups), beyond the syscall.
+    sock_call: int = 400
+
+    # ---- Nooks (SOSP'03 sections 4.3-4.4, figure 8) -------------------------------------------
+    # The paper gives no per-XPC figure; the facts file derives ~8.9 us = ~15k cycles per XPC
+    # all-inclusive, ~8 us of it TLB misses (DERIVED_* above). Our split of that total:
+    # Saving the caller's context, finding a domain stack, loading the page-table base (CR3):
+    # estimate (a CR3 write is a few hundred cycles on a P4; the stack and frame work ~ as much).
+    xpc_switch: int = 800
+    # The TLB flush a CR3 load causes on the P4 plus the misses that refill it afterwards (figure
+    # 8: 127 s of TLB handling, the dominant cost). Estimate, ~7 us of the derived ~8 us per
+    # crossing: the other ~1 us is the misses native code suffered anyway (5.5 s natively).
+    xpc_tlb: int = 12_000
+    # A wrapper's fixed work: parameter checks against the tracker and memory map: estimate.
+    wrapper_check: int = 300
+    # One object-tracker operation (hash lookup, insert or remove): estimate.
+    tracker_op: int = 150
+    # Copying an object between kernel and domain (call-by-value-result), per byte (x1000):
+    # a memcpy plus the field-by-field pointer translation, about 1 cycle per byte (estimate).
+    xpc_copy_per_byte_milli: int = 1_000
+    # A protection-key domain switch (x86 MPK: one WRPKRU, ~20-30 cycles on recent cores, plus
+    # the stack switch): estimate, for the "pkey" what-if only.
+    pkey_switch: int = 60
+
+    # ---- what-if knobs (defaults: the paper's system) ------------------------------------------
+    tagged_tlb: bool = False
+    domain_switch: str = "page_table"
+    batching: bool = True
+    object_tracking: bool = True
+
+    def __post_init__(self):
+        if self.domain_switch not in DOMAIN_SWITCHES:
+            raise ValueError(f"domain_switch must be one of {DOMAIN_SWITCHES}, "
+                             f"got {self.domain_switch!r}")
+        if not isinstance(self.cpu_hz, int) or self.cpu_hz <= 0:
+            raise ValueError(f"cpu_hz must be a positive int, got {self.cpu_hz!r}")
 
     def but(self, **changes) -> "CostModel":
         """A copy of this model with some constants changed (for what-if questions)."""
         return replace(self, **changes)
 
+    def what_if(self, name: str) -> "CostModel":
+        """A named what-if: one of :data:`WHAT_IFS` (``"paper"`` is this model unchanged)."""
+        if name not in WHAT_IFS:
+            raise ValueError(f"unknown what-if {name!r}; choose from {', '.join(WHAT_IFS)}")
+        return self.but(**WHAT_IFS[name])
+
+    # ---- what each kind of work costs -------------------------------------------------------
     def copy_cost(self, nbytes: int) -> int:
         return nbytes * self.copy_per_byte_milli // 1000
+
+    def xpc_copy_cost(self, nbytes: int) -> int:
+        """Call-by-value-result copying of ``nbytes`` (nothing with object tracking off)."""
+        if not self.object_tracking:
+            return 0
+        return nbytes * self.xpc_copy_per_byte_milli // 1000
+
+    @property
+    def tracker_cost(self) -> int:
+        """One object-tracker operation (nothing with object tracking off)."""
+        return self.tracker_op if self.object_tracking else 0
+
+    @property
+    def switch_cost(self) -> int:
+        """The domain switch proper: a page-table load, or a protection-key write."""
+        return self.pkey_switch if self.domain_switch == "pkey" else self.xpc_switch
+
+    @property
+    def tlb_cost(self) -> int:
+        """The TLB flush and refill misses one crossing causes (none with tags or keys)."""
+        if self.tagged_tlb or self.domain_switch == "pkey":
+            return 0
+        return self.xpc_tlb
+
+    @property
+    def xpc_cost(self) -> int:
+        """What one crossing charges by itself, before wrapper checks, copies and tracking."""
+        return self.switch_cost + self.tlb_cost
+
+    def xpc_breakdown(self) -> dict[str, int]:
+        """The per-crossing parts, in cycles (copies and tracking depend on the call)."""
+        return {"switch": self.switch_cost, "tlb": self.tlb_cost,
+                "wrapper_check": self.wrapper_check, "tracker_op": self.tracker_cost}
+
+    def seconds(self, cycles: int) -> float:
+        return cycles / self.cpu_hz
+
+
+#: Named what-ifs: the knobs the lab asks about, each a set of changes to the paper's model.
+WHAT_IFS: dict[str, dict] = {
+    "paper": {},
+    "tagged-tlb": {"tagged_tlb": True},
+    "pkey": {"domain_switch": "pkey"},
+    "no-batching": {"batching": False},
+    "no-tracking": {"object_tracking": False},
+    "3.4GHz": {"cpu_hz": 2 * PAPER_CPU_HZ},
+}

@@ -1,0 +1,4 @@
+"""Test-only driver with no init_module at all."""
+from nookslab.kernel.api import kmalloc
+
+unused = kmalloc

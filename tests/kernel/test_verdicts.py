@@ -1,0 +1,256 @@
+"""Linux 2.4's rules for a driver's crash: oops kills the process, panic or hang ends the system.
+
+The misbehaving driver is tests/kernel/baddrivers/bell.py on a fake "bell" device. Every call goes
+through the kernel's own entries: ``kernel.syscall`` (process context), device interrupts and the
+timer interrupt delivered while simulated time passes (interrupt context).
+"""
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import nookslab
+from nookslab.kernel import KernelPanic, ProcessKilled
+
+from .baddrivers import bell as B
+from .baddrivers.belldev import BELL_IRQ
+
+
+def call(k, entry, *args, proc=None):
+    proc = proc or k.spawn(entry)
+    return k.syscall(proc, k.modules["bell"].function(entry), *args)
+
+
+def counters(k):
+    return call(k, "counters")
+
+
+# -- process context: the calling process dies, the system lives ---------------------------
+@pytest.mark.parametrize("entry,args,message", [
+    ("act", (B.ACT_RAISE,), "divide error (ZeroDivisionError"),
+    ("act", (B.ACT_WILD,), "unable to handle kernel NULL pointer dereference at 0x00000000"),
+    ("wild_write", (0x7000_0000,), "unable to handle kernel paging request at 0x70000000"),
+])
+def test_an_oops_in_process_context_kills_only_the_calling_process(bell, entry, args, message):
+    k = bell
+    victim = k.spawn("victim")
+    with pytest.raises(ProcessKilled) as err:
+        call(k, entry, *args, proc=victim)
+    assert message in err.value.reason
+    assert k.verdict is None and k.alive
+    assert victim.killed == err.value.reason and not victim.alive
+    oops = k.events.of("oops")
+    assert len(oops) == 1 and oops[0].detail.startswith("process victim: ")
+    with pytest.raises(ProcessKilled):                 # the dead process stays dead
+        call(k, "counters", proc=victim)
+    assert counters(k) == (0, 0, 0)                     # another process runs fine
+
+
+def test_after_an_oops_in_process_context_a_later_workload_run_works(bell):
+    k = bell
+    with pytest.raises(ProcessKilled):
+        call(k, "act", B.ACT_RAISE)
+    r = k.run("bell-io", seconds=0.01, entry="counters", calls=3)
+    assert r.ok and r.operations == 3 and k.verdict is None
+
+
+def test_an_oops_while_holding_a_lock_with_interrupts_off_turns_interrupts_back_on(bell):
+    k = bell
+    with pytest.raises(ProcessKilled):
+        call(k, "lock_and_crash")
+    assert k.cpu.irq_enabled and k.verdict is None
+    call(k, "ring", B.ACT_NOTHING, 100)
+    k.idle(0.001)
+    assert counters(k)[0] == 1, "interrupts are still delivered after the victim died"
+
+
+def test_a_kernel_bug_in_process_context_panics(bell):
+    k = bell
+    with pytest.raises(KernelPanic) as err:
+        call(k, "double_free", 64)
+    assert k.verdict.kind == "panic" and err.value.verdict is k.verdict
+    assert k.verdict.cause.startswith("kernel BUG: kernel: double free of 0x")
+
+
+# -- interrupt context: any exception panics -------------------------------------------------
+@pytest.mark.parametrize("action,message", [
+    (B.ACT_RAISE, "divide error"),
+    (B.ACT_WILD, "NULL pointer dereference"),
+])
+def test_an_exception_in_an_interrupt_handler_panics_the_system(bell, action, message):
+    k = bell
+    call(k, "ring", action, 1_000)
+    t0 = k.clock.now
+    k.idle(0.001)                                         # a verdict never escapes idle()
+    assert k.verdict.kind == "panic"
+    assert k.verdict.cause.startswith("Aiee, killing interrupt handler! ")
+    assert message in k.verdict.cause and k.verdict.cause.endswith(f"(irq {BELL_IRQ})")
+    assert k.verdict.time == t0 + 1_000 + k.cost.irq_entry
+    assert [e.kind for e in k.events][-2:] == ["oops", "panic"]
+
+
+def test_an_exception_in_a_timer_function_panics_the_system(bell):
+    k = bell
+    call(k, "start_timer", B.ACT_RAISE, 2)
+    k.idle(0.1)
+    assert k.verdict.kind == "panic" and "divide error" in k.verdict.cause
+    assert k.verdict.cause.endswith("(irq 0)")
+
+
+def test_a_dead_system_refuses_further_system_calls_and_runs(bell):
+    k = bell
+    call(k, "ring", B.ACT_RAISE, 10)
+    k.idle(0.001)
+    verdict = k.verdict
+    with pytest.raises(KernelPanic):
+        call(k, "counters")
+    r = k.run("bell-io", seconds=0.01)
+    assert not r.ok and r.failure == f"system is down ({verdict})"
+    assert k.verdict is verdict, "the first verdict is the one recorded"
+
+
+# -- hangs: the watchdog counts steps ---------------------------------------------------------
+def test_a_spin_with_interrupts_off_is_a_hang_found_by_counting_steps(bell):
+    k = bell
+    steps0 = k.cpu.steps
+    with pytest.raises(KernelPanic):
+        call(k, "spin_irqs_off")
+    assert k.verdict.kind == "hang"
+    assert "after 2000 steps with interrupts off" in k.verdict.cause
+    assert k.cpu.steps - steps0 == 2_001           # the first back-edge past the budget
+
+
+def test_a_spin_with_interrupts_on_is_also_a_hang_in_native(bell):
+    # Linux 2.4 does not preempt kernel code: a driver looping in a system call never yields.
+    k = bell
+    with pytest.raises(KernelPanic):
+        call(k, "spin_irqs_on")
+    assert k.verdict.kind == "hang" and "with interrupts on" in k.verdict.cause
+
+
+def test_taking_a_spinlock_twice_with_interrupts_off_is_a_hang(bell):
+    k = bell
+    with pytest.raises(KernelPanic):
+        call(k, "deadlock_irqsave")
+    assert k.verdict.kind == "hang"
+    assert "deadlock on spinlock" in k.verdict.cause and "interrupts off" in k.verdict.cause
+
+
+@pytest.mark.parametrize("action", [B.ACT_SPIN, B.ACT_DEADLOCK])
+def test_a_spin_in_an_interrupt_handler_is_a_hang(bell, action):
+    k = bell
+    call(k, "ring", action, 500)
+    k.idle(0.001)
+    assert k.verdict.kind == "hang" and "interrupts off" in k.verdict.cause
+
+
+def test_a_spin_in_a_timer_function_is_a_hang(bell):
+    k = bell
+    call(k, "start_timer", B.ACT_SPIN, 1)
+    k.idle(0.05)
+    assert k.verdict.kind == "hang"
+
+
+def test_the_step_budget_is_per_kernel_entry_not_per_run():
+    k = nookslab.boot(seed=0, step_budget=50)
+    k.load("null")
+    r = k.run("null-io", seconds=0.02)
+    assert r.ok and k.verdict is None
+    assert k.cpu.steps > 5 * 50, "many entries, each well inside its own budget"
+
+
+# -- integrity checks -------------------------------------------------------------------------
+def test_a_failed_integrity_check_panics(bell):
+    k = bell
+    call(k, "overrun", 40)
+    assert k.verdict is None, "the overrun itself is silent"
+    k.check_integrity()
+    assert k.verdict.kind == "panic"
+    assert k.verdict.cause.startswith("kernel BUG: kernel: red zone after")
+    assert k.verdict.cause.endswith("(integrity check)")
+
+
+def test_a_workload_that_corrupts_the_heap_ends_in_a_panic_not_a_traceback(bell):
+    k = bell
+    r = k.run("bell-io", seconds=0.01, entry="use_after_free", args=(64,))
+    assert not r.ok and r.failure.startswith("system panic: kernel BUG: ")
+    assert "written after it was freed" in r.failure and k.verdict.kind == "panic"
+
+
+def test_use_after_free_is_caught_when_the_object_is_reused(bell):
+    k = bell
+    with pytest.raises(KernelPanic):
+        call(k, "use_after_free_then_alloc", 200)
+    assert "written after it was freed" in k.verdict.cause
+
+
+@pytest.mark.parametrize("entry,message", [("double_free", "double free"),
+                                           ("bad_free", "kfree of bad pointer"),
+                                           ("overrun_and_free", "red zone after")])
+def test_heap_misuse_by_a_driver_is_a_kernel_bug_and_panics(bell, entry, message):
+    with pytest.raises(KernelPanic):
+        call(bell, entry, 32)
+    assert bell.verdict.kind == "panic" and message in bell.verdict.cause
+
+
+def test_integrity_check_of_a_healthy_kernel_changes_nothing(bell):
+    bell.check_integrity()
+    assert bell.verdict is None
+
+
+def test_two_kernels_never_interfere_a_panic_in_one_leaves_the_other_alive(
+        test_drivers):
+    a = nookslab.boot(seed=1, step_budget=2_000)
+    b = nookslab.boot(seed=1, step_budget=2_000)
+    a.load("bell")
+    b.load("bell")
+    a.syscall(a.spawn("x"), a.modules["bell"].function("ring"), B.ACT_RAISE, 10)
+    a.idle(0.001)
+    b.idle(0.001)
+    assert a.verdict.kind == "panic" and b.verdict is None
+
+
+# -- the sweep: nothing a driver does escapes as a traceback ----------------------------------
+SWEEP = [
+    ("act", (B.ACT_RAISE,), "killed"), ("act", (B.ACT_WILD,), "killed"),
+    ("act", (B.ACT_SPIN,), "hang"), ("act", (B.ACT_DEADLOCK,), "hang"),
+    ("ring", (B.ACT_RAISE, 100), "panic"), ("ring", (B.ACT_WILD, 100), "panic"),
+    ("ring", (B.ACT_SPIN, 100), "hang"), ("ring", (B.ACT_DEADLOCK, 100), "hang"),
+    ("start_timer", (B.ACT_RAISE, 1), "panic"), ("start_timer", (B.ACT_SPIN, 1), "hang"),
+    ("wild_write", (0x10,), "killed"), ("wild_write", (0xFFFF_FFFF,), "killed"),
+    ("wild_write", (0x1000,), "panic"),            # silently tramples the heap: caught at the end
+    ("spin_irqs_off", (), "hang"), ("spin_irqs_on", (), "hang"),
+    ("deadlock_irqsave", (), "hang"), ("lock_and_crash", (), "killed"),
+    ("overrun", (16,), "panic"), ("overrun_and_free", (16,), "panic"),
+    ("use_after_free", (32,), "panic"), ("double_free", (32,), "panic"),
+    ("bad_free", (32,), "panic"), ("free_pending_timer", (), "panic"),
+    ("corrupt_timer", (0, 0x0F00_0000, 1), "panic"),
+]
+
+
+@pytest.mark.parametrize("entry,args,outcome", SWEEP)
+def test_a_misbehaving_driver_under_a_workload_yields_a_result_never_a_traceback(
+        bell, entry, args, outcome):
+    k = bell
+    r = k.run("bell-io", seconds=0.03, entry=entry, args=args)     # three jiffies
+    assert not r.ok
+    if outcome == "killed":
+        assert k.verdict is None and r.failure.startswith("bell-io killed by oops: ")
+        assert k.run("bell-io", seconds=0.01, entry="counters", calls=3).ok, "still works"
+    else:
+        assert k.verdict.kind == outcome and r.failure.startswith(f"system {outcome}: ")
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(addr=st.integers(min_value=0, max_value=2**32 - 1))
+def test_a_wild_write_anywhere_either_lands_in_ram_or_kills_the_writer(test_drivers, addr):
+    k = nookslab.boot(seed=0, memory=1 << 20, step_budget=2_000)
+    k.load("bell")
+    try:
+        call(k, "wild_write", addr)
+    except ProcessKilled as exc:
+        assert addr < 4096 or addr & ~3 >= k.machine.memory.size or addr >= 0xF000_0000
+        assert "unable to handle kernel" in exc.reason
+        assert k.verdict is None
+    else:
+        assert k.mmu.ld32(addr) == 0xDEADBEEF
