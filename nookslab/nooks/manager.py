@@ -1,0 +1,238 @@
+"""The Nooks Isolation Manager (NIM, SOSP'03 section 4): isolation, interposition, object tracking
+and recovery for one kernel, installed through the kernel's few Nooks hooks.
+
+It is the kernel's ``isolation`` object and its ``linker``: the loader asks it to ``prepare`` a
+module (a fresh protection domain) and to resolve each imported name: CPU intrinsics stay direct,
+``xpc=False`` exports are linked straight into the domain, every other import binds to a
+generated kernel wrapper. The module's ``init_module`` and ``cleanup_module`` are interposed too,
+so even init runs inside the domain.
+"""
+from __future__ import annotations
+
+from functools import partial
+
+from ..kernel.api import INTRINSICS
+from ..kernel.module import Linker, LinkError
+from .domain import ProtectionDomain
+from .interfaces import Catalog
+from .recovery import RecoveryManager
+from .wrappers import WrapperFactory
+from .xpc import XpcEngine
+
+ENTRY_POINTS = ("init_module", "cleanup_module")
+
+
+class NooksLinker(Linker):
+    """Binds a module's imports in the nooks configuration (interposition by linking)."""
+
+    def __init__(self, kernel, manager):
+        super().__init__(kernel)
+        self.manager = manager
+
+    def resolve(self, module, name: str):
+        if name in INTRINSICS:
+            return self.intrinsic(name)
+        symbols = self.kernel.symbols
+        if name not in symbols:
+            raise LinkError(f"{module.name}: unresolved symbol {name}")
+        spec = symbols.specs[name]
+        if not spec.xpc:                               # runs in the caller's domain, no crossing
+            fn = symbols.functions[name]
+            return partial(fn, owner=module.name) if spec.owned else fn
+        return self.manager.wrappers.kernel_wrapper(module.domain, module, name)
+
+
+class IsolationManager:
+    """Nooks for one kernel.
+
+    Attributes
+    ----------
+    domains: live protection domains by name. xpc: the XPC engine (``xpc_count``).
+    catalog: the interfaces read from the kernel's specs. wrappers: the wrapper generator.
+    recovery: the recovery manager and its user-mode agent. shared: extension -> domain name,
+    for extensions that share one domain (the paper's figure 2).
+    """
+
+    def __init__(self, kernel):
+        self.kernel = kernel
+        self.catalog = Catalog(kernel)
+        self.xpc = XpcEngine(self)
+        self.wrappers = WrapperFactory(self)
+        self.recovery = RecoveryManager(self)
+        self.domains: dict[str, ProtectionDomain] = {}
+        self.domain_of: dict[str, ProtectionDomain] = {}      # extension -> its domain
+        self.shared: dict[str, str] = {}
+        self._callbacks: dict[tuple, object] = {}
+        self._tables: dict[tuple, object] = {}
+        self._unloaded_leaks: dict[str, list[str]] = {}
+        self.lendable_pages = 0
+
+    # -- counters ------------------------------------------------------------------------
+    @property
+    def xpc_count(self) -> int:
+        return self.xpc.count
+
+    @property
+    def trace_xpcs(self) -> bool:
+        return self.xpc.trace
+
+    @trace_xpcs.setter
+    def trace_xpcs(self, on: bool) -> None:
+        self.xpc.trace = bool(on)
+
+    # -- the loader's hooks ----------------------------------------------------------------
+    def share(self, extension: str, domain_name: str) -> None:
+        """Load ``extension`` into the domain named ``domain_name`` (created on first use)."""
+        self.shared[extension] = domain_name
+
+    def prepare(self, module) -> None:
+        """Create (or join) the module's protection domain and interpose its entry points."""
+        dname = self.shared.get(module.name, module.name)
+        domain = self.domains.get(dname)
+        if domain is None or domain.failed or domain.destroyed:
+            domain = ProtectionDomain(self, dname)
+            self.domains[dname] = domain
+        domain.modules.append(module.name)
+        module.domain = domain
+        self.domain_of[module.name] = domain
+        self.kernel.events.add("domain", dname, f"{module.name} joins domain {dname}")
+        for entry in ENTRY_POINTS:
+            fn = module.namespace.get(entry)
+            if callable(fn):
+                wrapped = self.wrappers.driver_wrapper(
+                    domain, f"{module.name}.{entry}", fn,
+                    {"args": (), "returns": _RET, "context": "process"})
+                if entry == "cleanup_module":
+                    wrapped = _unloading(module, wrapped)
+                module.namespace[entry] = wrapped
+
+    def unloaded(self, module) -> None:
+        """After rmmod: record the domain heap's leaks, then destroy the domain if now empty."""
+        domain = module.domain
+        if domain is None:
+            return
+        if module.name in domain.modules:
+            domain.modules.remove(module.name)
+        if self.domain_of.get(module.name) is domain:
+            del self.domain_of[module.name]
+        leaks = [f"kmalloc {size} bytes at {addr:#010x} (domain heap)"
+                 for addr, size in domain.heap.leaks(module.name)]
+        self._unloaded_leaks[module.name] = leaks
+        if not domain.modules and domain.frames == 0:
+            self.destroy(domain)
+
+    def destroy(self, domain) -> None:
+        for obj in domain.tracker.enumerate():
+            self.wrappers.forget(domain, obj)
+        domain.destroy()
+        if self.domains.get(domain.name) is domain:
+            del self.domains[domain.name]
+        self.kernel.events.add("domain", domain.name, "domain destroyed")
+
+    def held_by(self, owner: str) -> list[str]:
+        """Leaks in an unloaded module's domain heap (read by ``kernel.held_by``)."""
+        return self._unloaded_leaks.pop(owner, [])
+
+    def dma_allocated(self, owner: str, addr: int, nbytes: int) -> None:
+        domain = self.domain_of.get(owner)
+        if domain is not None:
+            domain.grant(addr, nbytes)
+
+    def dma_freed(self, owner: str, addr: int, nbytes: int) -> None:
+        domain = self.domain_of.get(owner)
+        if domain is not None and not domain.destroyed:
+            domain.revoke(addr, nbytes)
+
+    @property
+    def sync_before_release(self) -> bool:
+        """Recovery writes a failed file system's dirty buffers back before releasing it."""
+        return self.recovery.agent.sync_all
+
+    @sync_before_release.setter
+    def sync_before_release(self, on: bool) -> None:
+        self.recovery.agent.sync_all = bool(on)
+
+    def buffer_pages_added(self, addr: int, count: int) -> None:
+        """The block layer's dedicated buffer pool grew: pages the page tracker may lend."""
+        self.lendable_pages += count
+
+    def object_freed(self, type_name: str, addr: int) -> None:
+        """The kernel freed an object on its own (``skb_ring_purge``...): forget it wherever
+        a domain tracks it (the paper: "the kernel must be changed to notify Nooks")."""
+        for domain in list(self.domains.values()):
+            obj = domain.tracker.objects.get(addr, {}).get(type_name)
+            if obj is not None:
+                self.wrappers.forget(domain, obj)
+
+    def returned_to_user(self) -> None:
+        """A system call returned to user mode: a pending recovery's agent may run now."""
+        if self.recovery.pending:
+            self.recovery.run_pending()
+
+    def recover(self, name: str, trigger: str = "explicit"):
+        """Recover extension ``name`` now (the explicit trigger)."""
+        return self.recovery.recover_extension(name, trigger)
+
+    # -- interposition on what the extension hands over ----------------------------------
+    def callback_wrapper(self, domain, fn):
+        """A driver wrapper for a callback (IRQ handler, timer function), one per function."""
+        if getattr(fn, "__wrapped__", None) is not None and fn.__name__.startswith("nooks_dw_"):
+            return fn
+        key = (domain.name, id(domain), fn)
+        wrapped = self._callbacks.get(key)
+        if wrapped is None:
+            wrapped = self.wrappers.driver_wrapper(domain, getattr(fn, "__name__", "callback"),
+                                                   fn, None)
+            self._callbacks[key] = wrapped
+        return wrapped
+
+    def ops_wrapper(self, domain, table):
+        """The ops table of driver wrappers standing for ``table`` (one per table per domain)."""
+        key = (domain.name, id(domain), id(table))
+        entry = self._tables.get(key)
+        if entry is None or entry[0] is not table:
+            entry = (table, self.wrappers.ops_table(domain, table))
+            self._tables[key] = entry
+        return entry[1]
+
+    def forget_domain_caches(self, domain) -> None:
+        for cache in (self._callbacks, self._tables):
+            for key in [k for k in cache if k[1] == id(domain)]:
+                del cache[key]
+
+    def summary(self) -> dict:
+        """Counts beside the paper's (SOSP'03 4.3, 4.4: 248 wrappers, 463 functions, 43 types)."""
+        return self.catalog.summary()
+
+
+def _unloading(module, wrapped):
+    """rmmod's call of cleanup_module: a failure in it is recovered without a restart."""
+    def cleanup_module():
+        module.unloading = True          # stays set: the module is on its way out
+        return wrapped()
+    cleanup_module.__wrapped__ = wrapped
+    return cleanup_module
+
+
+class _Ret:
+    kind = "scalar"
+    name = "ret"
+    type = None
+
+
+_RET = _Ret()
+
+
+def install(kernel) -> IsolationManager:
+    """Install Nooks on ``kernel`` (called by ``Kernel.__init__`` when mode is not native)."""
+    # A Layout with a field called "name" (net_device) shadows its struct name: file every
+    # type under its C name so interfaces and layouts meet.
+    for key, layout in list(kernel.object_types.items()):
+        cname = getattr(layout, "struct_name", key)
+        if key != cname:
+            del kernel.object_types[key]
+            kernel.object_types.setdefault(cname, layout)
+    manager = IsolationManager(kernel)
+    kernel.linker = NooksLinker(kernel, manager)
+    kernel.subsystems["nooks"] = manager        # its held_by joins kernel.held_by (leak reports)
+    return manager
