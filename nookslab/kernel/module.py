@@ -13,6 +13,7 @@ import __future__
 import ast
 import builtins
 import importlib.util
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from typing import Callable
@@ -105,6 +106,64 @@ class _CountBackEdges(ast.NodeTransformer):
         return node
 
 
+#: CPython 3.11's conversions between its C syntax trees and ``ast`` objects keep a recursion
+#: depth in shared state: ``ast.parse`` or ``compile(tree)`` running in two threads at once can
+#: fail with "AST constructor recursion depth mismatch" (a thread-pool campaign does that).
+_AST_LOCK = threading.Lock()
+
+
+def parse(source: str, filename: str = "<unknown>") -> ast.Module:
+    """``ast.parse``, one thread at a time (see :data:`_AST_LOCK`)."""
+    with _AST_LOCK:
+        return ast.parse(source, filename=filename)
+
+
+def _compile_tree(tree: ast.AST, filename: str, flags: int = 0):
+    # compiled here, in this module, as before: it inherits this module's future flags
+    with _AST_LOCK:
+        return compile(tree, filename, "exec", flags=flags)
+
+
+def _count_back_edges(tree: ast.AST) -> None:
+    """What ``_CountBackEdges().visit(tree)`` does (one step at the top of every loop body),
+    without a visitor call per node."""
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.While, ast.For)):
+            node.body.insert(0, ast.Expr(ast.Call(ast.Name(STEP_NAME, ast.Load()), [], [])))
+
+
+def _fix_missing_locations(tree: ast.AST) -> None:
+    """``ast.fix_missing_locations`` without recursion: each node lacking a position takes its
+    parent's (after the parent's own was filled in), exactly as the library function does."""
+    stack = [(tree, 1, 0, 1, 0)]
+    pop, push, children = stack.pop, stack.append, ast.iter_child_nodes
+    while stack:
+        node, lineno, col, end_lineno, end_col = pop()
+        attributes = node._attributes
+        if "lineno" in attributes:
+            if not hasattr(node, "lineno"):
+                node.lineno = lineno
+            else:
+                lineno = node.lineno
+        if "end_lineno" in attributes:
+            if getattr(node, "end_lineno", None) is None:
+                node.end_lineno = end_lineno
+            else:
+                end_lineno = node.end_lineno
+        if "col_offset" in attributes:
+            if not hasattr(node, "col_offset"):
+                node.col_offset = col
+            else:
+                col = node.col_offset
+        if "end_col_offset" in attributes:
+            if getattr(node, "end_col_offset", None) is None:
+                node.end_col_offset = end_col
+            else:
+                end_col = node.end_col_offset
+        for child in children(node):
+            push((child, lineno, col, end_lineno, end_col))
+
+
 @lru_cache(maxsize=None)
 def driver_source(module_path: str) -> str:
     """The source text of a driver module, read from the installed package."""
@@ -126,13 +185,13 @@ def imported_names(tree: ast.Module) -> tuple[str, ...]:
 
 def compile_driver(source: str, name: str, rewrites=()) -> tuple[object, tuple[str, ...]]:
     """Parse, rewrite (faults), instrument loops and compile a driver. Returns (code, imports)."""
-    tree = ast.parse(source, filename=f"<driver {name}>")
+    tree = parse(source, filename=f"<driver {name}>")
     imports = imported_names(tree)
     for rewrite in rewrites:
         tree = rewrite(tree)
     tree = _CountBackEdges().visit(tree)
     ast.fix_missing_locations(tree)
-    return compile(tree, f"<driver {name}>", "exec"), imports
+    return _compile_tree(tree, f"<driver {name}>"), imports
 
 
 @lru_cache(maxsize=None)
@@ -153,7 +212,7 @@ class _Image:
         self.source = source
         self.filename = f"<driver {name}>"
         self.lines = source.splitlines(keepends=True)
-        tree = ast.parse(source, filename=self.filename)         # pristine: never mutated
+        tree = parse(source, filename=self.filename)             # pristine: never mutated
         self.tree = tree
         self.flags = 0
         for node in tree.body:
@@ -172,12 +231,12 @@ class _Image:
         # CPython compiles ``mod.f()`` differently when ``mod`` is a module-level import: each
         # statement compiled alone is preceded by the module's imports under ``if False:``
         # (no code, same symbol table).
-        imports = [node for node in _module_scope(ast.parse(source, filename=self.filename))
+        imports = [node for node in _module_scope(parse(source, filename=self.filename))
                    if isinstance(node, (ast.Import, ast.ImportFrom))
                    and getattr(node, "module", None) != "__future__"]
         self.prelude = [ast.fix_missing_locations(ast.If(ast.Constant(False), imports, []))] \
             if imports else []
-        instrumented = _CountBackEdges().visit(ast.parse(source, filename=self.filename))
+        instrumented = _CountBackEdges().visit(parse(source, filename=self.filename))
         ast.fix_missing_locations(instrumented)
         self.codes = tuple(self._compile(i, stmt) for i, stmt in enumerate(instrumented.body))
 
@@ -192,7 +251,7 @@ class _Image:
             # the prelude (or a pass) also keeps a later string from becoming the docstring
             body = [*self.prelude, stmt] if self.prelude \
                 else [ast.Pass(lineno=1, col_offset=0, end_lineno=1, end_col_offset=0), stmt]
-        return compile(ast.Module(body, []), self.filename, "exec", flags=self.flags)
+        return _compile_tree(ast.Module(body, []), self.filename, self.flags)
 
     def statement_at(self, line: int) -> int | None:
         for index, (first, last) in enumerate(self.spans):
@@ -226,7 +285,7 @@ class _Image:
         stmt = self.tree.body[index]
         first, last = self.spans[index]
         text = "\n" * (first - 1) + "".join(self.lines[first - 1:last])
-        for node in ast.parse(text, filename=self.filename).body:
+        for node in parse(text, filename=self.filename).body:
             if (node.lineno, node.col_offset) == (stmt.lineno, stmt.col_offset):
                 return node
         raise AssertionError(f"{self.filename}: cannot re-parse statement {index}")
@@ -242,8 +301,8 @@ class _Image:
             tree = rewrite(tree)
         if len(tree.body) != len(order):
             return None
-        tree = _CountBackEdges().visit(tree)
-        ast.fix_missing_locations(tree)
+        _count_back_edges(tree)
+        _fix_missing_locations(tree)
         codes = list(self.codes)
         for index, stmt in zip(order, tree.body):
             codes[index] = self._compile(index, stmt)

@@ -22,6 +22,8 @@ What-if knobs (use :meth:`CostModel.but` or :meth:`CostModel.what_if`):
                     paper; off, every such call is its own XPC.
 ``object_tracking`` off: no tracker operations and no call-by-value-result copies are charged
                     (the isolation alone; the paper: tracking roughly doubles XPC's cost).
+``tlb_model``       ``"flat"`` (every crossing refills the whole TLB) or ``"working_set"`` (a
+                    crossing refills only the pages touched since the previous one).
 ``cpu_hz``          the CPU clock. Device timings are in seconds, so a faster CPU only shrinks
                     the CPU's share of the work.
 """
@@ -38,6 +40,7 @@ DERIVED_XPC_NS = 8_900
 DERIVED_TLB_NS = 8_000
 
 DOMAIN_SWITCHES = ("page_table", "pkey")
+TLB_MODELS = ("working_set", "flat")
 
 
 @dataclass(frozen=True)
@@ -87,9 +90,27 @@ class CostModel:
     # estimate (a CR3 write is a few hundred cycles on a P4; the stack and frame work ~ as much).
     xpc_switch: int = 800
     # The TLB flush a CR3 load causes on the P4 plus the misses that refill it afterwards (figure
-    # 8: 127 s of TLB handling, the dominant cost). Estimate, ~7 us of the derived ~8 us per
-    # crossing: the other ~1 us is the misses native code suffered anyway (5.5 s natively).
+    # 8: 127 s of TLB handling, the dominant cost): a *full* refill. Estimate, ~7 us of the
+    # derived ~8 us per crossing: the other ~1 us is the misses native code suffered anyway
+    # (5.5 s natively). About the P4's 192 TLB entries (128 ITLB + 64 DTLB) x ~60 cycles a walk.
     xpc_tlb: int = 12_000
+    # How the refill is charged. "flat": every crossing pays ``xpc_tlb``. "working_set": the
+    # misses after a flush are the pages touched before the next one, so a crossing pays for
+    # the CPU work done since the previous crossing at ``tlb_miss`` cycles per page first touched
+    # every ``tlb_page_every`` cycles of work, capped at a full refill (``xpc_tlb``). Back-to-back
+    # crossings (a driver calling skb_reserve right after dev_alloc_skb) then refill little, a
+    # crossing after a long compile step refills everything: the facts file's caveat that the
+    # derived ~8 us is a compile-local average, not a per-crossing constant.
+    # Default "flat": figure 8's profile (8 us of misses per crossing against ~2 us of native
+    # kernel work per crossing) says the refill does not scale down with the work done.
+    tlb_model: str = "flat"
+    # One TLB miss: a hardware page walk hitting the cache on the P4, ~60 cycles (estimate;
+    # 192 entries x 60 = ~11.5k cycles, about ``xpc_tlb``).
+    tlb_miss: int = 60
+    # Cycles of kernel or user work per newly touched page right after a flush: estimate (a
+    # packet's path touches the skb, its data, the device struct, stack and code pages within a
+    # few hundred instructions).
+    tlb_page_every: int = 60
     # A wrapper's fixed work: parameter checks against the tracker and memory map: estimate.
     wrapper_check: int = 300
     # One object-tracker operation (hash lookup, insert or remove): estimate.
@@ -108,6 +129,8 @@ class CostModel:
     object_tracking: bool = True
 
     def __post_init__(self):
+        if self.tlb_model not in TLB_MODELS:
+            raise ValueError(f"tlb_model must be one of {TLB_MODELS}, got {self.tlb_model!r}")
         if self.domain_switch not in DOMAIN_SWITCHES:
             raise ValueError(f"domain_switch must be one of {DOMAIN_SWITCHES}, "
                              f"got {self.domain_switch!r}")
@@ -151,9 +174,18 @@ class CostModel:
             return 0
         return self.xpc_tlb
 
+    def tlb_refill(self, work: int) -> int:
+        """TLB misses after a flush, in cycles, for ``work`` cycles of CPU work done before the
+        next crossing (the cost model's ``tlb_model``); none with a tagged TLB or keys."""
+        full = self.tlb_cost
+        if self.tlb_model == "flat" or not full:
+            return full
+        return min(full, max(work, 0) * self.tlb_miss // self.tlb_page_every)
+
     @property
     def xpc_cost(self) -> int:
-        """What one crossing charges by itself, before wrapper checks, copies and tracking."""
+        """The most one crossing charges by itself (a full TLB refill), before wrapper checks,
+        copies and tracking."""
         return self.switch_cost + self.tlb_cost
 
     def xpc_breakdown(self) -> dict[str, int]:
@@ -173,4 +205,5 @@ WHAT_IFS: dict[str, dict] = {
     "no-batching": {"batching": False},
     "no-tracking": {"object_tracking": False},
     "3.4GHz": {"cpu_hz": 2 * PAPER_CPU_HZ},
+    "working-set-tlb": {"tlb_model": "working_set"},
 }

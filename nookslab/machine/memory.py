@@ -76,14 +76,14 @@ class PageAllocator:
             raise ValueError(f"page count must be positive, got {count}")
         free = self.owner == OWNER_FREE
         if count == 1:
-            idx = np.flatnonzero(free)
-            if len(idx) == 0:
+            first = int(free.argmax())                     # the first free page
+            if not free[first]:
                 raise OutOfMemory(f"no free page for {self.owner_names.get(owner, owner)}")
-            first = int(idx[0])
         else:
-            # first fit: the first run of `count` free pages
-            window = np.convolve(free.astype(np.int32), np.ones(count, dtype=np.int32), "valid")
-            idx = np.flatnonzero(window == count)
+            # first fit: the first run of `count` free pages (free pages in each window of
+            # `count`, from a running count: O(pages) whatever `count` is)
+            running = np.concatenate(([0], np.cumsum(free, dtype=np.int32)))
+            idx = np.flatnonzero(running[count:] - running[:-count] == count)
             if len(idx) == 0:
                 raise OutOfMemory(f"no run of {count} free pages")
             first = int(idx[0])

@@ -81,7 +81,10 @@ class XpcEngine:
         self.cpu = k.cpu
         self.clock = k.clock
         cost = k.cost
-        self.switch_cost = cost.xpc_cost       # switch + TLB flush/misses (cost-model knobs)
+        self.cost = cost
+        self.switch_cost = cost.switch_cost     # the switch proper (cost-model knobs)
+        self.tlb_cycles = 0                     # TLB refill cycles charged (cost model)
+        self._busy_mark = self.clock.busy       # CPU work done when the TLB was last flushed
         self.frames: list[Frame] = []
         self.count = 0
         self.to_driver = 0
@@ -194,7 +197,11 @@ class XpcEngine:
             self.to_driver += 1
         else:
             self.to_kernel += 1
-        self.clock.charge(self.switch_cost)
+        clock = self.clock
+        refill = self.cost.tlb_refill(clock.busy - self._busy_mark)   # misses since last flush
+        self.tlb_cycles += refill
+        clock.charge(self.switch_cost + refill)
+        self._busy_mark = clock.busy
         if self.trace:
             self.kernel.events.add("xpc", domain_name, f"{name} ->" if to_driver else f"<- {name}")
 

@@ -18,6 +18,7 @@ Timing: seek + rotation + transfer, all from simulated time, so a run is exactly
 """
 from __future__ import annotations
 
+import mmap
 import struct
 
 import numpy as np
@@ -74,8 +75,9 @@ class IdeDisk(PciDevice):
     def __init__(self, sectors: int = DEFAULT_SECTORS):
         super().__init__()
         self.sectors = int(sectors)
-        # numpy zeros: the pages of a fresh platter cost nothing until written (calloc).
-        self._store = np.zeros(self.sectors * SECTOR_SIZE, dtype=np.uint8)
+        # An anonymous mapping: the pages of a fresh platter are zero and cost nothing until
+        # written (np.zeros may instead memset 16 MiB of recycled heap on every boot).
+        self._store = np.frombuffer(mmap.mmap(-1, self.sectors * SECTOR_SIZE), dtype=np.uint8)
         self.platter = memoryview(self._store)
         self.track = 0
         self.buffered = -1

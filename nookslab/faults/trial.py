@@ -1,0 +1,285 @@
+"""One fault-injection trial: boot, load the faulty extension, run its workload, classify.
+
+A trial is a pure function of (extension, configuration, faults, seed), as the paper's were: each
+ran on a freshly reset machine (SOSP'03 section 5.1). The faults come from (extension, seed) alone,
+never from the configuration, so the same faults go to native and to Nooks. Outcomes follow
+SOSP'03 section 5.2:
+
+``crash``     the system panicked (with its cause) or hung;
+``nonfatal``  the system is alive but the extension's work failed, it did not load, or it is left
+              unusable (a short second run of the workload fails);
+``none``      no observable failure.
+
+Under Nooks a failure that was caught and recovered, after which the second run works, is no
+failure of the extension: ``recovered`` and ``service_restored`` say so.
+"""
+from __future__ import annotations
+
+import html
+import zlib
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..errors import choose, positive_int
+from .types import Fault
+
+TRIAL_SECONDS = 0.02        # simulated seconds of workload per trial (a few hundred operations)
+#: Extensions whose workload does much more per simulated second get a shorter run: kHTTPd's
+#: serve-simple-web-page sets up VFAT and e1000 and then serves ~16,000 pages/s natively, so
+#: 5 ms is ~90 pages natively (~20 under Nooks), each one the whole accept-parse-open-read-send-
+#: close path of the server: every function a request runs, run many times over.
+EXTENSION_SECONDS = {"khttpd": 0.005}
+#: The same for the follow-up run: 2 ms of kHTTPd is still every one of httperf's 16 open
+#: connections served at least once (the workload fails unless all of them complete).
+EXTENSION_FOLLOWUP_SECONDS = {"khttpd": 0.002}
+FOLLOWUP_SECONDS = 0.005    # the second run that checks the extension still works
+OUTCOMES = ("crash", "nonfatal", "none")
+#: The trial's livelock watchdog: device events plus interrupts a trial may take per simulated
+#: second. A healthy workload takes at most ~60,000/s; a faulty driver can make a device
+#: interrupt forever without letting the workload finish (an interrupt storm), which on a real
+#: machine is an unresponsive system. Counting (never timing) keeps trials deterministic.
+EVENT_BUDGET_PER_SECOND = 400_000
+SIMULATOR_ERROR = "simulator error"
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """What one trial did. Plain data: prints, ``to_dict``/``from_dict``, ``_repr_html_``.
+
+    ``outcome`` is one of :data:`OUTCOMES`; ``cause`` the panic/hang message or the failure seen
+    (None for ``none``). ``detected``: Nooks started a recovery; ``recovered``: one succeeded;
+    ``service_restored``: recovered and the second run of the workload worked. ``activated``:
+    how many of the faults ran. ``error``: set only if the simulator itself failed (a bug of ours,
+    recorded rather than raised).
+    """
+
+    extension: str
+    mode: str
+    seed: int
+    faults: tuple[Fault, ...]
+    outcome: str
+    cause: str | None = None
+    workload: str = ""
+    detected: bool = False
+    recovered: bool = False
+    service_restored: bool = False
+    activated: int = 0
+    verdict: str | None = None          # "panic" | "hang" | None
+    first_failure: str | None = None
+    followup_failure: str | None = None
+    error: str | None = None
+    index: int = -1                     # position in a campaign, -1 outside one
+
+    @property
+    def simulator_error(self) -> bool:
+        return self.error is not None
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["faults"] = [f.to_dict() for f in self.faults]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrialResult":
+        data = dict(data)
+        data["faults"] = tuple(Fault.from_dict(f) for f in data["faults"])
+        return cls(**data)
+
+    def __str__(self) -> str:
+        head = f"trial {self.extension}/{self.mode} seed {self.seed}: {self.outcome}"
+        if self.cause:
+            head += f" ({self.cause})"
+        if self.mode != "native":
+            head += (f"; detected={self.detected} recovered={self.recovered} "
+                     f"service_restored={self.service_restored}")
+        return "\n".join([head] + [f"  {f}" for f in self.faults])
+
+    def _repr_html_(self) -> str:
+        rows = []
+        for key, value in self.to_dict().items():
+            if key == "faults":
+                value = "<br>".join(html.escape(str(f)) for f in self.faults)
+            else:
+                value = html.escape(str(value))
+            rows.append(f"<tr><th style='text-align:left'>{html.escape(key)}</th><td>{value}</td></tr>")
+        return f"<table class='nookslab-trial'>{''.join(rows)}</table>"
+
+
+def workload_for(extension: str) -> str:
+    """The workload that exercises ``extension``: the first registered one that lists it."""
+    from ..workloads import WORKLOAD_SPECS
+    for name, spec in WORKLOAD_SPECS.items():
+        if extension in spec.extensions:
+            return name
+    raise ValueError(f"no workload drives extension {extension!r}")
+
+
+def fault_rng(extension: str, seed: int) -> np.random.Generator:
+    """The Generator a trial's faults are drawn from: (seed, extension) only, never the mode."""
+    return np.random.default_rng(np.random.SeedSequence([int(seed), zlib.crc32(extension.encode())]))
+
+
+def trial_faults(extension: str, seed: int, faults_per_trial: int = 5) -> tuple[Fault, ...]:
+    """The faults :func:`run_trial` injects for (extension, seed)."""
+    from .injector import generate
+    return generate(extension, faults_per_trial, fault_rng(extension, seed))
+
+
+def injectable_extensions() -> tuple[str, ...]:
+    """Registered extensions whose source exists and that some workload drives."""
+    from ..drivers import REGISTRY
+    from ..workloads import WORKLOAD_SPECS
+    out = []
+    for name, spec in REGISTRY.items():
+        if not any(name in w.extensions for w in WORKLOAD_SPECS.values()):
+            continue
+        if not _source_exists(spec.source):
+            continue
+        out.append(name)
+    return tuple(out)
+
+
+_FOUND_SOURCES: set[str] = set()
+
+
+def _source_exists(module_path: str) -> bool:
+    """Whether a driver's source module is installed (a found one is remembered: every trial
+    checks its extension; a missing one is asked again, it may be written meanwhile)."""
+    import importlib.util
+    if module_path in _FOUND_SOURCES:
+        return True
+    try:
+        found = importlib.util.find_spec(module_path) is not None
+    except ImportError:
+        return False
+    if found:
+        _FOUND_SOURCES.add(module_path)
+    return found
+
+
+def check_extension(extension: str) -> str:
+    """``extension`` if faults can be injected into it (built, with a workload), else ValueError."""
+    return choose(extension, injectable_extensions(), "extension")
+
+
+def _as_fault(value) -> Fault:
+    if isinstance(value, Fault):
+        return value
+    if isinstance(value, dict):
+        return Fault.from_dict(value)
+    raise ValueError(f"a fault must be a Fault or its to_dict(), got {value!r}")
+
+
+def trial_seconds(extension: str) -> float:
+    """Simulated seconds of workload in a trial of ``extension`` (see :data:`EXTENSION_SECONDS`)."""
+    return EXTENSION_SECONDS.get(extension, TRIAL_SECONDS)
+
+
+def run_trial(extension: str, mode: str = "native", seed: int = 0, faults_per_trial: int = 5,
+              faults=None, seconds: float | None = None, index: int = -1) -> TrialResult:
+    """Run one fault-injection trial; never raises for anything the faulty driver does.
+
+    Parameters
+    ----------
+    extension: a registered extension with a workload (``"e1000"``, ``"null"``...).
+    mode: ``"native"`` or ``"nooks"``.
+    seed: seeds the kernel and, with the extension, the faults.
+    faults_per_trial: how many random faults (1..100; the paper used 5).
+    faults: the exact faults to inject instead (a replay); ``faults_per_trial`` is then ignored.
+    seconds: simulated seconds of workload (default: :func:`trial_seconds` of the extension).
+    """
+    from ..kernel import available_modes
+    check_extension(extension)
+    if seconds is None:
+        seconds = trial_seconds(extension)
+    choose(mode, available_modes(), "mode")
+    seed = positive_int(seed, "seed", low=0)
+    if faults is None:
+        positive_int(faults_per_trial, "faults_per_trial", 1, 100)
+        faults = trial_faults(extension, seed, faults_per_trial)
+    else:
+        faults = tuple(_as_fault(f) for f in faults)
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not seconds > 0:
+        raise ValueError(f"seconds must be a positive number, got {seconds!r}")
+    return execute(extension, mode, seed, faults, seconds, index)[0]
+
+
+def execute(extension: str, mode: str, seed: int, faults: tuple[Fault, ...],
+            seconds: float | None = None, index: int = -1, setup=None):
+    """Run a trial; return (TrialResult, the kernel it ran on, or None after a simulator error).
+
+    ``setup(kernel)``, if given, runs after boot and before the load (an experiment's policy).
+    """
+    base = dict(extension=extension, mode=mode, seed=seed, faults=faults, index=index)
+    if seconds is None:
+        seconds = trial_seconds(extension)
+    kernel = None
+    try:
+        from ..kernel import boot
+        workload = workload_for(extension)
+        kernel = boot(mode=mode, seed=seed)
+        followup = EXTENSION_FOLLOWUP_SECONDS.get(extension, FOLLOWUP_SECONDS)
+        # the budget of a default-length trial at least: a shorter run has the same fixed
+        # setup (kHTTPd's mkfs, mount, ifup and drain), which the budget must leave room for
+        _livelock_watchdog(kernel, max(seconds + followup, TRIAL_SECONDS + FOLLOWUP_SECONDS))
+        if setup is not None:
+            setup(kernel)
+        kernel.load(extension, faults=faults)
+        first = kernel.run(workload, seconds=seconds)
+        second = kernel.run(workload, seconds=followup) if kernel.verdict is None \
+            else None
+        return _classify(kernel, workload, first, second, base), kernel
+    except Exception as exc:                   # noqa: BLE001 - recorded, never raised
+        error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    except BaseException as exc:               # a KernelPanic/ProcessKilled that escaped
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        error = f"{type(exc).__name__} escaped: {exc}".splitlines()[0]
+    return TrialResult(**base, outcome="nonfatal", cause=f"{SIMULATOR_ERROR}: {error}",
+                       error=error), kernel
+
+
+def _livelock_watchdog(kernel, seconds: float) -> None:
+    """Count the kernel's device events and interrupts; past the budget, the system hangs."""
+    budget = int(EVENT_BUDGET_PER_SECOND * seconds) + 1000
+    clock, irqs = kernel.clock, kernel.irqs
+    pop_due, dispatch = clock.pop_due, irqs.dispatch
+    taken = [0]
+
+    def spend():
+        taken[0] += 1
+        if taken[0] > budget:
+            raise kernel.hang(f"livelock: no end after {budget} device events and interrupts "
+                              f"({kernel.now * 1e3:.3f} simulated ms)")
+
+    def counted_pop_due():
+        spend()
+        return pop_due()
+
+    def counted_dispatch(irq):
+        spend()
+        return dispatch(irq)
+
+    clock.pop_due = counted_pop_due          # instance attributes: this kernel only
+    irqs.dispatch = counted_dispatch
+
+
+def _classify(kernel, workload, first, second, base) -> TrialResult:
+    activated = sum(1 for e in kernel.events if e.kind == "fault" and "activated" in e.detail)
+    recoveries = list(kernel.recoveries)
+    detected = bool(recoveries)
+    recovered = any(getattr(r, "ok", False) for r in recoveries)
+    common = dict(base, workload=workload, detected=detected, recovered=recovered,
+                  activated=activated, first_failure=first.failure,
+                  followup_failure=second.failure if second is not None else None)
+    if kernel.verdict is not None:
+        return TrialResult(**common, outcome="crash", cause=str(kernel.verdict),
+                           verdict=kernel.verdict.kind)
+    restored = recovered and second.ok
+    if not second.ok:
+        return TrialResult(**common, outcome="nonfatal", service_restored=False,
+                           cause=first.failure or f"unusable afterwards: {second.failure}")
+    if not first.ok and not recovered:
+        return TrialResult(**common, outcome="nonfatal", cause=first.failure)
+    return TrialResult(**common, outcome="none", service_restored=restored)

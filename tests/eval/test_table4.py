@@ -1,0 +1,69 @@
+"""Table 4 is computed from runs, in both configurations, with the cost model in force."""
+from __future__ import annotations
+
+import pytest
+
+from nookslab.eval import paper, performance
+from nookslab.eval.performance import ROWS, Table4Row, table4
+from nookslab.machine.costs import CostModel
+from nookslab.workloads.base import WorkloadResult
+
+SECONDS = 0.01
+
+
+def fake(mode, throughput=None, latency=None, xpcs=0, cpu=0.5):
+    return WorkloadResult("w", "e", mode, 0, True, None, 0.1, 10, 1000, throughput, latency,
+                          xpcs, xpcs / 0.1, cpu)
+
+
+def test_relative_performance_is_by_latency_for_mp3_and_compile_and_throughput_otherwise(
+        monkeypatch):
+    def run_pair(benchmark, extension, seed, seconds, cost):
+        return (fake("native", throughput=200.0, latency=1.0, cpu=0.25),
+                fake("nooks", throughput=150.0, latency=4.0, xpcs=70, cpu=0.75))
+    monkeypatch.setattr(performance, "run_pair", run_pair)
+    t = table4()
+    assert [r.benchmark for r in t.rows] == [b for b, _ in ROWS]
+    for r in t.rows:
+        expected = 0.25 if r.benchmark in ("play-mp3", "compile-local") else 0.75
+        assert r.relative_performance == expected
+        assert r.metric == paper.TABLE4[r.benchmark][5]
+        assert (r.xpc_rate, r.cpu_native, r.cpu_nooks) == (700.0, 0.25, 0.75)
+        assert r.difference == pytest.approx(expected - paper.TABLE4[r.benchmark][2])
+
+
+def test_a_row_moves_when_the_cost_model_changes():
+    rows = (("send-stream", "e1000"),)
+    base = table4(seconds=SECONDS, rows=rows).rows[0]
+    cheap = table4(seconds=SECONDS, rows=rows, cost=CostModel(tagged_tlb=True)).rows[0]
+    dear = table4(seconds=SECONDS, rows=rows, cost=CostModel().but(xpc_tlb=30_000)).rows[0]
+    assert dear.relative_performance < base.relative_performance < cheap.relative_performance
+    assert base.cpu_native == cheap.cpu_native == dear.cpu_native       # native pays no XPCs
+    assert base.xpc_rate > 0
+
+
+def test_a_device_bound_row_idles_the_cpu_and_loses_nothing():
+    r = table4(seconds=0.1, rows=(("play-mp3", "sb"),)).rows[0]
+    assert r.relative_performance == pytest.approx(1.0, abs=0.01)
+    assert 0 < r.cpu_native < 0.2 and 0 < r.cpu_nooks < 0.2
+    assert 0 < r.xpc_rate < 2_000
+
+
+def test_compile_local_does_the_same_job_in_both_configurations():
+    native, nooks = performance.run_pair("compile-local", "vfat", 0, 0.02, None)
+    assert native.operations == nooks.operations > 0
+    assert nooks.latency > native.latency
+
+
+def test_the_table_prints_renders_and_plots_ours_beside_the_papers():
+    import matplotlib
+    matplotlib.use("Agg")
+    t = table4(seconds=SECONDS, rows=(("play-mp3", "sb"), ("send-stream", "e1000")))
+    text = str(t)
+    assert "send-stream" in text and "ordering by overhead" in text
+    assert "<table" in t._repr_html_()
+    d = t.to_dict()
+    assert d["rows"][1]["paper"]["xpc_rate"] == paper.TABLE4["send-stream"][1]
+    ax = t.plot()
+    assert len(ax.collections) == 2
+    assert isinstance(t.rows[0], Table4Row)

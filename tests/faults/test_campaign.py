@@ -1,0 +1,130 @@
+"""Campaigns: deterministic on any executor, resumable, validated, and summarised as figures."""
+import json
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+import pytest
+
+from nookslab.faults import Campaign, CampaignResult, run_trial
+
+NATIVE = ("native",)
+
+
+def outcomes(result: CampaignResult):
+    return [(t.extension, t.mode, t.index, t.seed, t.outcome, t.cause) for t in result.trials]
+
+
+@pytest.fixture(scope="module")
+def serial():
+    return Campaign(["null"], trials=30, seed=7, modes=NATIVE).run(progress=False)
+
+
+def test_a_campaign_gives_the_same_trials_serially_and_on_a_process_pool(serial):
+    with ProcessPoolExecutor(2) as pool:
+        pooled = Campaign(["null"], trials=30, seed=7, modes=NATIVE).run(
+            executor=pool, progress=False, batch=4)
+    assert outcomes(pooled) == outcomes(serial)
+    assert [t.to_dict() for t in pooled.trials] == [t.to_dict() for t in serial.trials]
+
+
+def test_a_thread_pool_gives_the_same_trials_too(serial):
+    with ThreadPoolExecutor(2) as pool:
+        threaded = Campaign(["null"], trials=30, seed=7, modes=NATIVE).run(executor=pool,
+                                                                           progress=False)
+    assert outcomes(threaded) == outcomes(serial)
+
+
+def test_each_campaign_trial_replays_alone_from_its_seed(serial):
+    t = serial.trials[11]
+    again = run_trial(t.extension, t.mode, t.seed, index=t.index)
+    assert again == t
+
+
+def test_trial_seeds_depend_on_campaign_seed_extension_and_index():
+    c = Campaign(["null"], trials=3, seed=7, modes=NATIVE)
+    assert c.trial_seed("null", 1) == Campaign(["null"], trials=99, seed=7,
+                                               modes=NATIVE).trial_seed("null", 1)
+    assert len({c.trial_seed("null", i) for i in range(3)}) == 3
+    assert c.trial_seed("null", 1) != Campaign(["null"], trials=3, seed=8,
+                                               modes=NATIVE).trial_seed("null", 1)
+
+
+def test_counts_add_up_to_the_trials(serial):
+    counts = serial.counts()
+    assert list(counts) == [("null", "native")]
+    c = counts[("null", "native")]
+    assert sum(c.values()) == 30
+    assert c["crash"] == sum(t.outcome == "crash" for t in serial.trials)
+    assert serial.simulator_errors() == []
+
+
+def test_an_interrupted_campaign_resumes_from_its_jsonl_file(tmp_path, serial):
+    path = tmp_path / "trials.jsonl"
+    Campaign(["null"], trials=10, seed=7, modes=NATIVE).run(progress=False, path=path)
+    lines = path.read_text().splitlines()
+    assert len(lines) == 1 + 10 and json.loads(lines[0])["campaign"]["trials"] == 10
+    # cut the file short mid-line, as a kill would, then run the full campaign on it
+    path.write_text("\n".join(lines[:6]) + "\n" + lines[6][:20])
+    full = Campaign(["null"], trials=10, seed=7, modes=NATIVE)
+    resumed = full.run(progress=False, path=path)
+    assert outcomes(resumed) == outcomes(serial)[:10]
+    ran = [json.loads(x) for x in path.read_text().splitlines()[1:] if x.startswith("{\"ext")]
+    assert len(ran) == 10
+
+
+def test_resuming_from_another_campaigns_file_is_refused(tmp_path):
+    path = tmp_path / "trials.jsonl"
+    Campaign(["null"], trials=2, seed=1, modes=NATIVE).run(progress=False, path=path)
+    with pytest.raises(ValueError, match="different campaign"):
+        Campaign(["null"], trials=2, seed=2, modes=NATIVE).run(progress=False, path=path)
+
+
+def test_figures_are_tables_with_the_papers_totals_beside_ours(serial):
+    fig6, fig7 = serial.figure6(), serial.figure7()
+    counts = serial.counts()[("null", "native")]
+    assert fig6.total("native") == counts["crash"] and fig7.total("native") == counts["nonfatal"]
+    assert "317" in str(fig6) and "512" in str(fig7)
+    assert "<table" in fig6._repr_html_() and fig7.to_dict()["paper"]["nooks"] == 212
+
+
+def test_results_save_to_json_and_csv(tmp_path, serial):
+    data = json.loads(json.dumps(serial.to_dict()))
+    assert len(data["trials"]) == 30 and data["counts"]["null/native"]["crash"] >= 0
+    serial.to_csv(tmp_path / "t.csv")
+    assert len((tmp_path / "t.csv").read_text().splitlines()) == 31
+    assert "<table" in serial._repr_html_()
+
+
+def test_plot_draws_both_figures(serial):
+    import matplotlib
+    matplotlib.use("Agg")
+    fig = serial.plot()
+    assert len(fig.axes) == 2
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+
+
+def test_crash_causes_group_the_crashes(serial):
+    causes = serial.crash_causes("native")
+    assert sum(causes.values()) == serial.counts()[("null", "native")]["crash"]
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    (dict(trials=0), "trials"), (dict(faults_per_trial=0), "faults_per_trial"),
+    (dict(faults_per_trial=101), "faults_per_trial"), (dict(extensions=["e1001"]), "null"),
+    (dict(extensions=[]), "extension"), (dict(modes=("nook",)), "native"),
+    (dict(modes=()), "mode"), (dict(seed=-2), "seed")])
+def test_bad_campaigns_are_clear_errors(kwargs, word):
+    args = dict(extensions=["null"], trials=2, faults_per_trial=5, seed=0, modes=NATIVE)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=word):
+        Campaign(**args)
+
+
+def test_a_dask_cluster_runs_a_campaign_unchanged(serial):
+    distributed = pytest.importorskip("dask.distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        result = Campaign(["null"], trials=30, seed=7, modes=NATIVE).run(
+            executor=client.get_executor(), progress=False)
+    assert outcomes(result) == outcomes(serial)
