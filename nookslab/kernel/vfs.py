@@ -343,13 +343,22 @@ class VfsSubsystem:
             self.dcache[(parent, name)] = d
         return d
 
+    def _free_object(self, type_name: str, addr: int) -> None:
+        """kfree a VFS object the kernel frees on its own (umount, close, a failed open...),
+        telling the isolation layer first so no domain keeps an association (and a stale
+        domain copy) for an address the heap will hand out again (the paper: "the kernel must
+        be changed to notify Nooks")."""
+        if self.k.isolation is not None:
+            self.k.isolation.object_freed(type_name, addr)
+        self.k.heap.kfree(addr)
+
     def _destroy_inode(self, m: Mount, inode: int) -> None:
         ino = self.mmu.ld32(inode + INODE.i_ino)
         if m.inodes.get(ino) == inode:
             del m.inodes[ino]
         m.dirty.pop(inode, None)
         m.all_inodes.pop(inode, None)
-        self.k.heap.kfree(inode)
+        self._free_object("inode", inode)
 
     def _inode_of(self, dentry: int) -> int:
         return self.mmu.ld32(dentry + DENTRY.d_inode)
@@ -402,7 +411,7 @@ class VfsSubsystem:
         if self.dcache.get((parent, name)) == d:
             del self.dcache[(parent, name)]
         m.dentries.pop(d, None)
-        self.k.heap.kfree(d)
+        self._free_object("dentry", d)
 
     def _walk(self, path: str, parent_only: bool = False):
         """Resolve ``path``: (mount, dentry) or, with ``parent_only``, (mount, dir dentry, name).
@@ -506,7 +515,7 @@ class VfsSubsystem:
             self._destroy_inode(m, inode)
         for d in list(m.dentries):
             self._d_free(m, d)
-        self.k.heap.kfree(m.sb)
+        self._free_object("super_block", m.sb)
         busy = self.block.invalidate_buffers(m.dev)
         if busy:
             self.k.events.add("warning", m.fs.owner,
@@ -583,7 +592,7 @@ class VfsSubsystem:
         if m.fs.f_op.open is not None:
             ret = m.fs.f_op.open(inode, f)
             if ret:
-                k.heap.kfree(f)
+                self._free_object("file", f)
                 return ret if ret < 0 else -errno.EIO
         k.mmu.st32(d + DENTRY.d_count, k.mmu.ld32(d + DENTRY.d_count) + 1)
         m.open_files += 1
@@ -608,7 +617,7 @@ class VfsSubsystem:
             ret = m.fs.f_op.release(self._inode_of(d), f)
         self.mmu.st32(d + DENTRY.d_count, max(0, self.mmu.ld32(d + DENTRY.d_count) - 1))
         m.open_files -= 1
-        self.k.heap.kfree(f)
+        self._free_object("file", f)
         return ret
 
     def sys_read(self, fd: int, count: int) -> bytes | int:
@@ -786,7 +795,7 @@ class VfsSubsystem:
         self.mmu.fill(buf, 0, STATFS.size)
         ret = m.fs.s_op.statfs(m.sb, buf)
         out = STATFS.view(self.mmu, buf).as_dict()
-        self.k.heap.kfree(buf)
+        self._free_object("statfs", buf)
         return ret if ret else out
 
     # -- for recovery (kernel-internal) ----------------------------------------------------------
@@ -811,7 +820,7 @@ class VfsSubsystem:
                 for fd, entry in list(proc.files.items()):
                     if entry[0] == "vfs" and self.mmu.ld32(entry[1] + FILE.f_dentry) in m.dentries:
                         del proc.files[fd]
-                        self.k.heap.kfree(entry[1])
+                        self._free_object("file", entry[1])
             del self.mounts[m.path]
             self.block.release_holds(owner)
             self._teardown(m)
