@@ -1,0 +1,93 @@
+"""Generate exercises/X.ipynb from solutions/X.ipynb; optionally (re)execute notebooks first.
+
+``python -m nookslab.grading.make_exercises``            write every exercise notebook
+``python -m nookslab.grading.make_exercises --execute``   first run notebooks/ and solutions/ in place
+``python -m nookslab.grading.make_exercises --check``     exit 1 if a committed exercise is stale
+
+An exercise is its solution with each cell tagged ``answer`` emptied to a stub raising
+NotImplementedError and every output cleared; the notebook's metadata names its solution so the
+grader finds it whatever the student calls the file.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import sys
+from pathlib import Path
+
+import nbformat
+
+from .merge import STUB, is_answer
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+SOLUTIONS, EXERCISES, NOTEBOOKS = ROOT / "solutions", ROOT / "exercises", ROOT / "notebooks"
+
+
+def make_exercise(solution) -> nbformat.NotebookNode:
+    """The exercise notebook for a solution notebook (a new object; the input is not changed)."""
+    nb = copy.deepcopy(solution)
+    for cell in nb.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        if is_answer(cell):
+            cell.source = STUB
+        cell.outputs = []
+        cell.execution_count = None
+        cell.metadata.pop("execution", None)
+    return nb
+
+
+def render(nb) -> str:
+    return nbformat.writes(nb) + "\n"
+
+
+def expected_exercises() -> dict[Path, str]:
+    """Each exercise file and the text it should hold."""
+    out = {}
+    for sol in sorted(SOLUTIONS.glob("*.ipynb")):
+        nb = nbformat.read(sol, as_version=4)
+        nb.metadata.setdefault("nookslab", {})["notebook"] = sol.stem
+        out[EXERCISES / sol.name] = render(make_exercise(nb))
+    return out
+
+
+def execute(path: Path, timeout: int = 300) -> None:
+    """Run a notebook top to bottom (PYTHONHASHSEED=0, MPLBACKEND unset) and store its outputs."""
+    from nbclient import NotebookClient
+    os.environ["PYTHONHASHSEED"] = "0"
+    os.environ.pop("MPLBACKEND", None)
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata.setdefault("nookslab", {})["notebook"] = path.stem
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    path.write_text(render(nb))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m nookslab.grading.make_exercises")
+    parser.add_argument("--execute", action="store_true", help="run notebooks/ and solutions/ first")
+    parser.add_argument("--check", action="store_true", help="only check exercises are up to date")
+    parser.add_argument("only", nargs="*", help="notebook names to execute (default: all)")
+    args = parser.parse_args(argv)
+    if args.execute:
+        for folder in (NOTEBOOKS, SOLUTIONS):
+            for path in sorted(folder.glob("*.ipynb")):
+                if not args.only or path.stem in args.only:
+                    print("executing", path.relative_to(ROOT), flush=True)
+                    execute(path)
+    stale = 0
+    for path, text in expected_exercises().items():
+        if path.exists() and path.read_text() == text:
+            continue
+        stale += 1
+        if args.check:
+            print(f"stale: {path.relative_to(ROOT)}")
+        else:
+            path.write_text(text)
+            print(f"wrote {path.relative_to(ROOT)}")
+    return 1 if (args.check and stale) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
