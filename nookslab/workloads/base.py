@@ -14,6 +14,10 @@ from typing import Callable
 from ..kernel.panic import KernelPanic, ProcessKilled
 
 
+#: The longest simulated run a workload accepts (an hour of simulated time is far beyond any lesson).
+MAX_SECONDS = 3600.0
+
+
 class WorkloadFailed(Exception):
     """The workload saw a wrong result (a lost packet, a bad checksum, an error return)."""
 
@@ -101,8 +105,10 @@ def run_workload(kernel, name: str, seconds: float, **params) -> WorkloadResult:
     from . import WORKLOAD_SPECS
     from ..errors import choose
     spec = WORKLOAD_SPECS[choose(name, WORKLOAD_SPECS, "workload")]
-    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not seconds > 0:
-        raise ValueError(f"seconds must be a positive number of simulated seconds, got {seconds!r}")
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) \
+            or not 0 < seconds <= MAX_SECONDS:
+        raise ValueError(f"seconds must be a positive number of simulated seconds, at most "
+                         f"{MAX_SECONDS}, got {seconds!r}")
     loaded = [e for e in spec.extensions if e in kernel.modules]
     if not loaded:
         raise ValueError(f"workload {name!r} needs one of {', '.join(spec.extensions)} loaded; "

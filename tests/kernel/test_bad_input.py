@@ -62,3 +62,11 @@ def test_non_positive_seconds_is_a_clear_error(seconds):
 def test_running_a_workload_without_its_driver_says_which_to_load():
     with pytest.raises(ValueError, match="needs one of null loaded; loaded: none"):
         nookslab.boot(seed=1).run("null-io", seconds=0.01)
+
+
+@pytest.mark.parametrize("seconds", [float("inf"), float("nan"), 1e30])
+def test_an_endless_or_absurd_run_length_is_a_clear_error(seconds):
+    k = nookslab.boot(seed=0)
+    k.load("null")
+    with pytest.raises(ValueError, match="at most"):
+        k.run("null-io", seconds=seconds)
