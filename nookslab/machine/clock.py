@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
+from heapq import heappush
 from typing import Callable
 
 
@@ -56,9 +57,12 @@ class Clock:
 
     def schedule_at(self, when: int, callback: Callable[[], None], priority: int = 0,
                     label: str = "") -> Timer:
-        self._seq += 1
-        timer = Timer(max(int(when), self.now), priority, self._seq, callback, label)
-        heapq.heappush(self._queue, (timer.time, priority, self._seq, timer))
+        self._seq = seq = self._seq + 1
+        when = int(when)
+        if when < self.now:
+            when = self.now
+        timer = Timer(when, priority, seq, callback, label)
+        heappush(self._queue, (when, priority, seq, timer))
         return timer
 
     def schedule(self, delay: int, callback: Callable[[], None], priority: int = 0,

@@ -204,6 +204,10 @@ class MMU:
         first = a >> PAGE_SHIFT
         last = ((a + n - 1) & ADDRESS_MASK) >> PAGE_SHIFT
         pt = self.pt
+        if last == first:                     # one page (nearly every access): no loop
+            if not pt[first] & bit:
+                raise PageFault(a, access, self.domain)
+            return
         if last < first:                      # wrapped past 4 GiB
             raise PageFault(ADDRESS_MASK, access, self.domain)
         for page in range(first, last + 1):

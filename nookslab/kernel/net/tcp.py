@@ -141,7 +141,8 @@ class TcpConnection:
 
     # -- output ---------------------------------------------------------------------------
     def window(self) -> int:
-        return max(self.rcvbuf - self.readable, 0)
+        wnd = self.rcvbuf - (len(self._rbuf) - self._rhead)      # rcvbuf - readable
+        return wnd if wnd > 0 else 0
 
     def send_ack(self) -> None:
         self.unacked_segs = 0

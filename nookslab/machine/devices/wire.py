@@ -42,6 +42,9 @@ _ETH = struct.Struct("!6s6sH")
 _IP = struct.Struct("!BBHHHBBHII")
 _ICMP = struct.Struct("!BBHHH")
 _TCP = struct.Struct("!HHIIHHHH")
+_BE16 = struct.Struct("!H")
+_LE32 = struct.Struct("<I")
+_WORDS: dict[int, struct.Struct] = {}      # ip_checksum's "!nH" structs, by word count
 
 
 def ip_aton(text: str) -> int:
@@ -59,9 +62,14 @@ def mac_str(mac: bytes) -> str:
 
 def ip_checksum(header: bytes) -> int:
     """The Internet checksum (RFC 1071) of an IP or ICMP header."""
-    if len(header) & 1:
+    n = len(header)
+    if n & 1:
         header += b"\0"
-    total = sum(struct.unpack(f"!{len(header) // 2}H", header))
+        n += 1
+    words = _WORDS.get(n)
+    if words is None:
+        words = _WORDS[n] = struct.Struct(f"!{n // 2}H")
+    total = sum(words.unpack(header))
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF
@@ -75,7 +83,7 @@ def payload_checksum(data) -> int:
 
 def fcs(frame) -> bytes:
     """The Ethernet frame check sequence of ``frame``."""
-    return struct.pack("<I", zlib.crc32(frame))
+    return _LE32.pack(zlib.crc32(frame))
 
 
 def eth_header(dst: bytes, src: bytes, proto: int = ETH_P_IP) -> bytes:
@@ -88,7 +96,7 @@ def parse_eth(frame) -> tuple[bytes, bytes, int]:
 
 def ip_header(src: int, dst: int, proto: int, payload_len: int, ident: int = 0) -> bytes:
     head = _IP.pack(0x45, 0, IP_HLEN + payload_len, ident & 0xFFFF, 0x4000, 64, proto, 0, src, dst)
-    return head[:10] + struct.pack("!H", ip_checksum(head)) + head[12:]
+    return head[:10] + _BE16.pack(ip_checksum(head)) + head[12:]
 
 
 def parse_ip(packet, offset: int = 0):
@@ -101,7 +109,7 @@ def parse_ip(packet, offset: int = 0):
 def icmp_message(kind: int, ident: int, seq: int, payload: bytes) -> bytes:
     head = _ICMP.pack(kind, 0, 0, ident & 0xFFFF, seq & 0xFFFF)
     csum = ip_checksum(head + payload)
-    return head[:2] + struct.pack("!H", csum) + head[4:] + payload
+    return head[:2] + _BE16.pack(csum) + head[4:] + payload
 
 
 def parse_icmp(message):
