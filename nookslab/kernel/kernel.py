@@ -7,7 +7,6 @@ itself through the few hooks marked "Nooks hook" (the paper's Table 2 "Linux ker
 """
 from __future__ import annotations
 
-import heapq
 from typing import Callable
 
 import numpy as np
@@ -234,8 +233,7 @@ class Kernel:
         irqs = self.irqs
         pending = irqs.pending
         deliver_pending = irqs.deliver_pending
-        queue = clock._queue                   # the hot loop: clock.next_time/pop_due inlined
-        heappop = heapq.heappop
+        pop_next = clock.pop_next
         while True:
             if until is not None and until():
                 return True
@@ -243,15 +241,11 @@ class Kernel:
                 deliver_pending()
             if self.verdict is not None:
                 raise KernelPanic(self.verdict)
-            while queue and queue[0][3].cancelled:
-                heappop(queue)
-            if not queue or queue[0][0] > deadline:
+            event = pop_next(deadline)
+            if event is None:
                 clock.idle_to(deadline)
                 return bool(until()) if until is not None else False
-            entry = heappop(queue)             # the earliest live event: it is due once we idle
-            if entry[0] > clock.now:
-                clock.now = entry[0]
-            entry[3].callback()
+            event.callback()
 
     def idle(self, seconds: float) -> None:
         """Let ``seconds`` of simulated time pass (the system handles its events)."""

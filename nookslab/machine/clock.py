@@ -86,6 +86,22 @@ class Clock:
                 return timer
         return None
 
+    def pop_next(self, deadline: int) -> Timer | None:
+        """Remove the earliest live event due by ``deadline`` and move the clock to its time.
+
+        Returns None, leaving the clock where it is, when no live event is due by then. This is
+        the event loop's one call per event (``Kernel.run_until``).
+        """
+        queue = self._queue
+        while queue and queue[0][3].cancelled:
+            heapq.heappop(queue)
+        if not queue or queue[0][0] > deadline:
+            return None
+        when, _, _, timer = heapq.heappop(queue)
+        if when > self.now:
+            self.now = when
+        return timer
+
     def idle_to(self, when: int) -> None:
         """Nothing to do: jump forward to ``when`` without charging busy time."""
         if when > self.now:

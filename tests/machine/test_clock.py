@@ -53,3 +53,14 @@ def test_charging_is_busy_time_and_idling_is_not():
     assert (clock.now, clock.busy) == (1200, 500)
     assert clock.seconds() == 0.0012
     assert clock.cycles(0.25) == 250_000 and clock.seconds(250_000) == 0.25
+
+
+def test_pop_next_skips_cancelled_events_and_moves_the_clock_only_to_a_due_one():
+    clock = Clock(1000)
+    dropped = clock.schedule(5, lambda: None, label="dropped")
+    clock.schedule(7, lambda: None, label="kept")
+    dropped.cancel()
+    assert clock.pop_next(6) is None and clock.now == 0
+    event = clock.pop_next(10)
+    assert event.label == "kept" and clock.now == 7 and clock.busy == 0
+    assert clock.pop_next(10) is None
