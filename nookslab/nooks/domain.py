@@ -56,6 +56,7 @@ class ProtectionDomain:
         self.tracker = ObjectTracker(name)
         self.deferred_kernel: list[tuple] = []
         self.deferred_driver: list[tuple] = []
+        self.caches: list[list[int]] = []         # preallocated objects (wrappers.PREALLOCATED)
         self.frames = 0                           # XPC frames of this domain on the stack
         self.failed: str | None = None            # why, once a failure was detected
         self.destroyed = False

@@ -20,7 +20,8 @@ from functools import partial
 from ..kernel import errno
 from ..kernel.panic import KernelBug, KernelPanic, ProcessKilled
 from ..machine.cpu import Watchdog
-from .interfaces import BUFFER_FIELDS, DEFERRABLE, LIVES_ACROSS_CALLS, LOCAL
+from .interfaces import (BUFFER_FIELDS, DEFERRABLE, IN_DOMAIN, LIVES_ACROSS_CALLS, LOCAL,
+                         PREALLOCATED)
 from .tracker import TrackedObject
 from .xpc import ABORTED, DomainFault, KernelFault, Unwind
 
@@ -167,8 +168,14 @@ class WrapperFactory:
                 self.forget(domain, inner)
 
     def forget(self, domain, obj: TrackedObject) -> None:
-        """Drop ``obj`` from the tracker: free its copy, take back lent pages."""
+        """Drop ``obj`` from the tracker: free its copy, take back lent pages. An object still
+        in a preallocation cache goes back to the kernel (unless the kernel freed it itself)."""
         domain.tracker.remove(obj)
+        cache = obj.args.pop("_cached", None) if obj.args else None
+        if cache is not None:
+            if obj.addr in cache:
+                cache.remove(obj.addr)
+            self._release_cached(obj)
         if obj.copy and not domain.destroyed and domain.heap.owns(obj.copy):
             try:
                 domain.heap.kfree(obj.copy)
@@ -182,6 +189,23 @@ class WrapperFactory:
         if obj.type.name == "iomem" and obj.size and not domain.destroyed:
             domain.revoke(obj.addr, obj.size)
         self.clock.charge(self.cost.tracker_cost)
+
+    def _release_cached(self, obj: TrackedObject) -> None:
+        """Free a cached object the extension never took, through its release routine, in the
+        kernel's page table; nothing if the kernel already freed it (recovery's release step)."""
+        undo = obj.type.release
+        k = self.kernel
+        if undo is None or undo not in k.symbols.functions or k.verdict is not None:
+            return
+        spec = self.catalog.exports[undo]
+        param = spec.releases or next((a.name for a in spec.args if a.kind == "object"), None)
+        saved = k.mmu.switch(k.mmu.kernel_pt)
+        try:
+            k.symbols.functions[undo](*self.release_args(undo, obj, param))
+        except KernelBug:
+            pass            # already freed by the kernel (the call that brought us here)
+        finally:
+            k.mmu.switch(saved)
 
     def release_args(self, undo: str, obj: TrackedObject, released_param: str | None):
         """Arguments for ``undo`` bound by parameter name from the recorded creation call."""
@@ -357,7 +381,96 @@ class WrapperFactory:
 
         wrapper.__name__ = f"nooks_w_{name}"
         wrapper.__qualname__ = wrapper.__name__
+        if name in IN_DOMAIN:
+            return self._in_domain(domain, name, fn, spec)
+        if name in PREALLOCATED:
+            return self._preallocated(domain, name, fn, wrapper, PREALLOCATED[name],
+                                      check_cost, created)
         return wrapper
+
+    def _in_domain(self, domain, name: str, fn, spec):
+        """A kernel function run in the caller's domain (interfaces.IN_DOMAIN): no crossing; an
+        argument that is a domain copy is replaced by the kernel's object, as a wrapper would.
+        Its stores are checked against the domain's page table like the extension's own."""
+        copies = domain.tracker.copies
+        objects = tuple(i for i, a in enumerate(spec.args) if a.kind == "object")
+
+        def in_domain(*args):
+            for i in objects:
+                v = args[i] if i < len(args) else None
+                obj = copies.get(v) if type(v) is int else None
+                if obj is not None:
+                    args = args[:i] + (obj.addr,) + args[i + 1:]
+            return fn(*args)
+
+        in_domain.__name__ = f"nooks_inline_{name}"
+        in_domain.__qualname__ = in_domain.__name__
+        return in_domain
+
+    def _preallocated(self, domain, name: str, fn, wrapper, batch: int, check_cost: int,
+                      created: str):
+        """``name`` served from a cache of objects allocated ``batch`` at a time by one crossing
+        (interfaces.PREALLOCATED). The cached objects are tracked and lent to the domain when
+        they are allocated (the page tracker's grant needs the kernel, so it happens during the
+        refill's crossing); handing one out is the extension's own bookkeeping. A request the
+        cache cannot serve (larger than the cached objects) takes the ordinary wrapper."""
+        xpc = self.xpc
+        clock = self.clock
+        manager = self.manager
+        cache: list[int] = []
+        state = {"length": 0}                 # the size the cached objects were made for
+        domain.caches.append(cache)
+
+        def refill(length: int) -> None:
+            previous = xpc.enter_kernel(domain, f"{name} x{batch}")
+            try:
+                clock.charge(check_cost)
+                state["length"] = length
+                for _ in range(batch):
+                    obj = fn(length)
+                    if not obj:
+                        break
+                    tracked = self.track(domain, obj, created, {"length": length}, held=True)
+                    tracked.args["_cached"] = cache
+                    cache.append(obj)
+                cache.reverse()               # hand out in allocation order
+            except _PASS:
+                raise
+            except Exception as exc:                               # noqa: BLE001
+                raise KernelFault(exc) from None
+            finally:
+                xpc.leave_kernel(domain, previous)
+
+        def preallocated(length, *rest, **kwargs):
+            if rest or kwargs or type(length) is not int or length <= 0:
+                return wrapper(length, *rest, **kwargs)
+            if not cache or length > state["length"]:
+                if length > state["length"]:
+                    self.drain(domain, cache)
+                refill(max(length, state["length"]))
+                if not cache:
+                    return wrapper(length)
+            obj = cache.pop()
+            tracked = domain.tracker.find(obj, created)
+            if tracked is not None:
+                tracked.args.pop("_cached", None)
+            return obj
+
+        preallocated.__name__ = f"nooks_w_{name}"
+        preallocated.__qualname__ = preallocated.__name__
+        return preallocated
+
+    def drain(self, domain, cache: list) -> None:
+        """Give every object still in ``cache`` back to the kernel (the extension never saw it)."""
+        for obj in list(cache):
+            tracked = None
+            for candidate in domain.tracker.objects.get(obj, {}).values():
+                if candidate.args.get("_cached") is cache:
+                    tracked = candidate
+            if tracked is not None:
+                self.forget(domain, tracked)
+            elif obj in cache:
+                cache.remove(obj)
 
     # -- driver wrappers (kernel -> extension) ---------------------------------------------
     def driver_wrapper(self, domain, name: str, fn, member: dict | None):
