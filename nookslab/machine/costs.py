@@ -105,13 +105,13 @@ class CostModel:
     # Default "flat": figure 8's profile (8 us of misses per crossing against ~2 us of native
     # kernel work per crossing) says the refill does not scale down with the work done.
     # Checked against Table 4 with one model for every row (no per-row fitting): "flat" puts
-    # every row's relative performance within 0.10 of the paper's; "working_set" matches the
-    # ~5k cycles per XPC the paper's send row implies ((39.3 - 21.4)% x 1.7 GHz / 60,352 XPC/s)
-    # but makes compile-local lose almost nothing (0.97 against 0.78), because our VFAT's
-    # crossings come in tight bursts (sb_bread, mark_buffer_dirty, brelse...) whose few cycles
-    # apart refill little, while the paper measured ~14k cycles of misses per crossing there. So
-    # "flat" stays the default; its cost is too much CPU on the network rows (each crossing pays
-    # a full refill), which the lab shows as a what-if ("working-set-tlb").
+    # every row's relative performance within 0.10 of the paper's; "working_set" comes close to
+    # the ~5k cycles per XPC that the paper's send-stream row implies (its extra CPU share times
+    # the clock, over its XPC rate) but makes compile-local lose almost nothing, because our
+    # VFAT's crossings come in tight bursts (sb_bread, mark_buffer_dirty, brelse...) a few
+    # hundred cycles apart that refill little, while figure 8 shows a full refill's worth of
+    # misses per crossing there. So "flat" stays the default; its cost is too much CPU on the
+    # network rows (each crossing pays a full refill), which the "working-set-tlb" what-if shows.
     tlb_model: str = "flat"
     # One TLB miss: a hardware page walk hitting the cache on the P4, ~60 cycles (estimate;
     # 192 entries x 60 = ~11.5k cycles, about ``xpc_tlb``).
