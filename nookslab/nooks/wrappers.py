@@ -47,6 +47,7 @@ class WrapperFactory:
         self.clock = k.clock
         self.generated = 0
         self._field_cache: dict[str, tuple] = {}
+        self._buffer_cache: dict[str, tuple | None] = {}
 
     # -- helpers shared by both directions ------------------------------------------------
     def _fields(self, tname: str) -> tuple:
@@ -140,22 +141,38 @@ class WrapperFactory:
                 self.data[copy:copy + obj.size] = self.data[addr:addr + obj.size]
                 self.clock.charge(self.cost.xpc_copy_cost(obj.size))
                 self._merge(domain, obj, True, initial=True)
-        fields = BUFFER_FIELDS.get(tname)
-        if fields is not None:
-            layout = self.kernel.object_types.get(tname)
-            if layout is not None and all(f in layout.fields for f in fields):
-                o1 = addr + getattr(layout, fields[0])
-                o2 = addr + getattr(layout, fields[1])
-                head = int.from_bytes(self.data[o1:o1 + 4], "little")
-                second = int.from_bytes(self.data[o2:o2 + 4], "little")
-                length = second if fields[1].endswith(("size", "len")) else second - head
-                if head > 0 and 0 < length <= 1 << 20:
-                    domain.page_grant(head, length)
-                    obj.args["_buffer"] = (head, length)
+        buffer = self._buffer_fields(tname)
+        if buffer is not None:
+            o1, o2, is_length = buffer
+            o1 += addr
+            o2 += addr
+            head = int.from_bytes(self.data[o1:o1 + 4], "little")
+            second = int.from_bytes(self.data[o2:o2 + 4], "little")
+            length = second if is_length else second - head
+            if head > 0 and 0 < length <= 1 << 20:
+                domain.page_grant(head, length)
+                obj.args["_buffer"] = (head, length)
         if tname == "iomem" and obj.size:
             domain.grant(addr, obj.size)          # the device's register window
         self.clock.charge(self.cost.tracker_cost)
         return tracker.add(obj)
+
+    def _buffer_fields(self, tname: str):
+        """(offset of the buffer start, offset of its end or length, is it a length) for a
+        type in BUFFER_FIELDS with a Layout, else None; worked out once per type."""
+        if tname in self._buffer_cache:
+            return self._buffer_cache[tname]
+        fields = BUFFER_FIELDS.get(tname)
+        layout = self.kernel.object_types.get(tname) if fields is not None else None
+        if fields is None:
+            self._buffer_cache[tname] = None
+            return None
+        if layout is None or not all(f in layout.fields for f in fields):
+            return None                    # (a Layout registered later is still found)
+        found = (getattr(layout, fields[0]), getattr(layout, fields[1]),
+                 fields[1].endswith(("size", "len")))
+        self._buffer_cache[tname] = found
+        return found
 
     def drop(self, domain, obj: TrackedObject) -> None:
         """One reference given back; the last one forgets the object (and what is inside)."""
@@ -244,6 +261,8 @@ class WrapperFactory:
         undo_names = tuple(a.name for a in self.catalog.exports[undo].args) if undo else ()
         my_names = names
         released = spec.releases
+        released_type = (types[_arg_type(spec, released)].name
+                         if released and _arg_type(spec, released) in types else None)
         ret_arg = spec.returns
         created = spec.creates or (ret_arg.type if ret_arg is not None
                                    and ret_arg.kind == "object" else None)
@@ -309,8 +328,8 @@ class WrapperFactory:
             bound = dict(zip(my_names, args))
             if ret_arg is not None:
                 bound[ret_arg.name] = ret
-            if released is not None and released in bound and bound[released]:
-                obj = tracker.find(bound[released], types[_arg_type(spec, released)].name)
+            if released_type is not None and released in bound and bound[released]:
+                obj = tracker.find(bound[released], released_type)
                 if obj is not None:
                     self.drop(domain, obj)
                     if obj.refs <= 0 and obj in copied:
