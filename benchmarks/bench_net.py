@@ -27,9 +27,9 @@ STREAM_PACKETS = 300          # a trial-sized stream: a few hundred packets on t
 
 def run(nic: str, workload: str, mode: str, seconds: float, seed: int = 1):
     k = nookslab.boot(mode=mode, seed=seed)
-    dev = k.machine.devices[nookslab.drivers.REGISTRY[nic].device_name]
     t0, c0 = time.perf_counter(), time.process_time()
     assert k.load(nic).ok
+    dev = k.machine.devices[nookslab.drivers.REGISTRY[nic].device_name]
     r = k.run(workload, seconds=seconds)
     wall = time.perf_counter() - t0
     cpu = time.process_time() - c0

@@ -412,13 +412,13 @@ class WrapperFactory:
         argument that is a domain copy is replaced by the kernel's object, as a wrapper would.
         Its stores are checked against the domain's page table like the extension's own."""
         copies = domain.tracker.copies
-        objects = tuple(i for i, a in enumerate(spec.args) if a.kind == "object")
+        objects = tuple((i, a.type) for i, a in enumerate(spec.args) if a.kind == "object")
 
         def in_domain(*args):
-            for i in objects:
+            for i, tname in objects:
                 v = args[i] if i < len(args) else None
                 obj = copies.get(v) if type(v) is int else None
-                if obj is not None:
+                if obj is not None and obj.type.name == tname:
                     args = args[:i] + (obj.addr,) + args[i + 1:]
             return fn(*args)
 
@@ -435,7 +435,6 @@ class WrapperFactory:
         cache cannot serve (larger than the cached objects) takes the ordinary wrapper."""
         xpc = self.xpc
         clock = self.clock
-        manager = self.manager
         cache: list[int] = []
         state = {"length": 0}                 # the size the cached objects were made for
         domain.caches.append(cache)
@@ -444,7 +443,6 @@ class WrapperFactory:
             previous = xpc.enter_kernel(domain, f"{name} x{batch}")
             try:
                 clock.charge(check_cost)
-                state["length"] = length
                 for _ in range(batch):
                     obj = fn(length)
                     if not obj:
@@ -452,6 +450,8 @@ class WrapperFactory:
                     tracked = self.track(domain, obj, created, {"length": length}, held=True)
                     tracked.args["_cached"] = cache
                     cache.append(obj)
+                if cache:
+                    state["length"] = length
                 cache.reverse()               # hand out in allocation order
             except _PASS:
                 raise

@@ -83,3 +83,21 @@ def test_without_batching_every_deferred_call_is_its_own_crossing():
     names = crossings_by_name(k)
     assert names["<- netif_rx"] > 0 and names["<- dev_kfree_skb_irq"] >= 0
     assert k.isolation.xpc.batches == 0
+
+
+def test_a_request_the_kernel_would_refuse_is_refused_and_the_cache_keeps_working(e1000):
+    module = e1000.modules["e1000"]
+    domain = module.domain
+    alloc = module.namespace["dev_alloc_skb"]
+
+    def body():
+        big = alloc(1 << 20)                       # larger than any skb: NULL, as natively
+        small = alloc(1500)
+        return big, small
+
+    big, small = e1000.isolation.xpc.nooks_driver_call(domain, "test", body, ())
+    assert big == 0 and small != 0
+    # the refused size did not spoil the cache: the small request refilled it
+    assert sum(len(c) for c in domain.caches) == PREALLOCATED["dev_alloc_skb"] - 1
+    assert domain.can_write(small, SK_BUFF.size)   # lent to the domain with its head
+    assert e1000.subsystems["net"].skb_owner[small] == "e1000"
