@@ -26,10 +26,11 @@ from .types import Fault
 
 TRIAL_SECONDS = 0.02        # simulated seconds of workload per trial (a few hundred operations)
 #: Extensions whose workload does much more per simulated second get a shorter run: kHTTPd's
-#: serve-simple-web-page sets up VFAT and e1000 and then serves ~16,000 pages/s natively, so
-#: 5 ms is ~90 pages natively (~20 under Nooks), each one the whole accept-parse-open-read-send-
-#: close path of the server: every function a request runs, run many times over.
-EXTENSION_SECONDS = {"khttpd": 0.005}
+#: serve-simple-web-page sets up VFAT and e1000 and then serves pages fast, so
+#: 2 ms is ~40 pages natively (16 under Nooks: every one of httperf's 16 connections), each one
+#: the whole accept-parse-open-read-send-close path of the server: every function a request
+#: runs, run many times over. (The setup, mkfs, mount and ifup, is most of the wall-clock.)
+EXTENSION_SECONDS = {"khttpd": 0.002}
 #: The same for the follow-up run: 2 ms of kHTTPd is still every one of httperf's 16 open
 #: connections served at least once (the workload fails unless all of them complete).
 EXTENSION_FOLLOWUP_SECONDS = {"khttpd": 0.002}
@@ -171,9 +172,30 @@ def _as_fault(value) -> Fault:
     raise ValueError(f"a fault must be a Fault or its to_dict(), got {value!r}")
 
 
+#: A trial's length is an amount of *work*, not a fixed time: the number of operations of the
+#: extension's workload (echoes for ping) a trial asks for, so that a fast card and a slow one
+#: run every function of their drivers about equally often, and a trial stays within its
+#: wall-clock budget (benchmarks/bench_net.py reports it). 100 echoes run each NIC driver's
+#: transmit, interrupt and receive paths 100 times over and its ring refill many times.
+TRIAL_OPERATIONS = {"ping": 100}
+#: Native rates, in operations per simulated second, that turn :data:`TRIAL_OPERATIONS` into
+#: simulated seconds: ping's echo rate is set by each card's speed and its driver's interrupt
+#: path (seed 0, measured by benchmarks/bench_net.py: the gigabit e1000 answers ~8,000 echoes/s,
+#: the three 100 Mbit/s cards ~6,200/s). A workload or card not listed keeps its seconds above.
+NATIVE_RATES = {("e1000", "ping"): 8_000, ("pcnet32", "ping"): 6_200,
+                ("3c59x", "ping"): 6_200, ("3c90x", "ping"): 6_200}
+
+
 def trial_seconds(extension: str) -> float:
-    """Simulated seconds of workload in a trial of ``extension`` (see :data:`EXTENSION_SECONDS`)."""
-    return EXTENSION_SECONDS.get(extension, TRIAL_SECONDS)
+    """Simulated seconds of workload in a trial of ``extension``: :data:`TRIAL_OPERATIONS` of
+    its workload at its native rate where both are known, else :data:`EXTENSION_SECONDS` or
+    :data:`TRIAL_SECONDS`."""
+    if extension in EXTENSION_SECONDS:
+        return EXTENSION_SECONDS[extension]
+    workload = next((w for (e, w) in NATIVE_RATES if e == extension), None)
+    if workload is not None and workload in TRIAL_OPERATIONS:
+        return TRIAL_OPERATIONS[workload] / NATIVE_RATES[(extension, workload)]
+    return TRIAL_SECONDS
 
 
 def run_trial(extension: str, mode: str = "native", seed: int = 0, faults_per_trial: int = 5,

@@ -18,8 +18,9 @@ What-if knobs (use :meth:`CostModel.but` or :meth:`CostModel.what_if`):
                     they (SOSP'03 section 4.3 names this optimisation).
 ``domain_switch``   ``"page_table"`` (the paper: a CR3 load) or ``"pkey"`` (a modern protection-key
                     switch: one WRPKRU of ``pkey_switch`` cycles, no page-table load, no flush).
-``batching``        deferred-call batching of calls with no visible result (netif_rx): on in the
-                    paper; off, every such call is its own XPC.
+``batching``        deferred-call batching of calls with no visible result (netif_rx, the
+                    interrupt handler's dev_kfree_skb_irq): on in the paper; off, every such
+                    call is its own XPC.
 ``object_tracking`` off: no tracker operations and no call-by-value-result copies are charged
                     (the isolation alone; the paper: tracking roughly doubles XPC's cost).
 ``tlb_model``       ``"flat"`` (every crossing refills the whole TLB) or ``"working_set"`` (a
@@ -103,6 +104,14 @@ class CostModel:
     # derived ~8 us is a compile-local average, not a per-crossing constant.
     # Default "flat": figure 8's profile (8 us of misses per crossing against ~2 us of native
     # kernel work per crossing) says the refill does not scale down with the work done.
+    # Checked against Table 4 with one model for every row (no per-row fitting): "flat" puts
+    # every row's relative performance within 0.10 of the paper's; "working_set" comes close to
+    # the ~5k cycles per XPC that the paper's send-stream row implies (its extra CPU share times
+    # the clock, over its XPC rate) but makes compile-local lose almost nothing, because our
+    # VFAT's crossings come in tight bursts (sb_bread, mark_buffer_dirty, brelse...) a few
+    # hundred cycles apart that refill little, while figure 8 shows a full refill's worth of
+    # misses per crossing there. So "flat" stays the default; its cost is too much CPU on the
+    # network rows (each crossing pays a full refill), which the "working-set-tlb" what-if shows.
     tlb_model: str = "flat"
     # One TLB miss: a hardware page walk hitting the cache on the P4, ~60 cycles (estimate;
     # 192 entries x 60 = ~11.5k cycles, about ``xpc_tlb``).

@@ -56,6 +56,7 @@ class ProtectionDomain:
         self.tracker = ObjectTracker(name)
         self.deferred_kernel: list[tuple] = []
         self.deferred_driver: list[tuple] = []
+        self.caches: list[list[int]] = []         # preallocated objects (wrappers.PREALLOCATED)
         self.frames = 0                           # XPC frames of this domain on the stack
         self.failed: str | None = None            # why, once a failure was detected
         self.destroyed = False
@@ -67,6 +68,11 @@ class ProtectionDomain:
     def grant(self, addr: int, length: int) -> None:
         """Let the domain write ``[addr, addr + length)`` (whole pages)."""
         first, last = _pages(addr, length)
+        if first == last:                         # one page (an skb): no numpy slices
+            self.writable[first] = True
+            present = self.mmu.kernel_pt.array[first] & PRESENT
+            self.pt.array[first] = present | WRITE if present else 0
+            return
         self.writable[first:last + 1] = True
         present = self.mmu.kernel_pt.array[first:last + 1] & PRESENT
         self.pt.array[first:last + 1] = present | np.where(present, WRITE, 0).astype(np.uint8)
@@ -74,6 +80,10 @@ class ProtectionDomain:
     def revoke(self, addr: int, length: int) -> None:
         """Write-protect ``[addr, addr + length)`` again (kernel pages stay readable)."""
         first, last = _pages(addr, length)
+        if first == last:
+            self.writable[first] = False
+            self.pt.array[first] = self.mmu.kernel_pt.array[first] & PRESENT
+            return
         self.writable[first:last + 1] = False
         self.pt.array[first:last + 1] = self.mmu.kernel_pt.array[first:last + 1] & PRESENT
 

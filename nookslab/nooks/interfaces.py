@@ -38,8 +38,24 @@ DOMAIN_MEMORY = frozenset({"kmalloc"})
 #: Calls served inside the isolation layer for the domain (the paper's nooks_w_kmalloc).
 LOCAL = ("kmalloc", "kfree")
 #: Kernel calls with no result the extension needs: queued and delivered in a batch when the
-#: crossing back to the kernel returns (the network receive path, SOSP'03 4.3).
-DEFERRABLE = frozenset({"netif_rx"})
+#: crossing back to the kernel returns (the network receive path, SOSP'03 4.3). Freeing a
+#: transmitted skb from the interrupt handler is one: Linux's own ``dev_kfree_skb_irq`` only
+#: queues the buffer for the softirq, so running it a little later changes nothing visible.
+DEFERRABLE = frozenset({"netif_rx", "dev_kfree_skb_irq", "dev_kfree_skb_any"})
+#: Kernel functions Nooks runs inside the extension's domain, without a crossing (our modelling
+#: choice, in the spirit of the paper's shadow copies of performance-critical objects, SOSP'03
+#: 4.2): they compute on an object the extension holds and only read other kernel data.
+#: ``eth_type_trans`` reads the Ethernet header of the skb the driver holds and the device's
+#: address, and writes three fields of that skb; a domain copy of the device passed to it is
+#: translated to the kernel's object first, as a wrapper would.
+IN_DOMAIN = frozenset({"eth_type_trans"})
+#: Allocations served from a per-domain cache of objects allocated ahead, in batches, by one
+#: crossing into the kernel: call -> batch size. The receive path allocates one skb per packet;
+#: the paper keeps performance-critical kernel state in the extension's domain (the ``softnet``
+#: shadow, SOSP'03 4.2), and a cache of buffers already lent to the domain is the same idea
+#: applied to ``dev_alloc_skb``. Every skb of the cache is one page with the same layout, so a
+#: cached buffer is exactly what ``dev_alloc_skb(length)`` returns for any valid ``length``.
+PREALLOCATED = {"dev_alloc_skb": 32}
 #: Objects that carry a data buffer the page tracker lends to the domain while it holds them:
 #: type -> (field of the buffer start, field of its end), read from the object's Layout.
 #: A second field named ``*size``/``*len`` holds the buffer's length instead of its end.

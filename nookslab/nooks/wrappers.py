@@ -20,7 +20,8 @@ from functools import partial
 from ..kernel import errno
 from ..kernel.panic import KernelBug, KernelPanic, ProcessKilled
 from ..machine.cpu import Watchdog
-from .interfaces import BUFFER_FIELDS, DEFERRABLE, LIVES_ACROSS_CALLS, LOCAL
+from .interfaces import (BUFFER_FIELDS, DEFERRABLE, IN_DOMAIN, LIVES_ACROSS_CALLS, LOCAL,
+                         PREALLOCATED)
 from .tracker import TrackedObject
 from .xpc import ABORTED, DomainFault, KernelFault, Unwind
 
@@ -46,6 +47,7 @@ class WrapperFactory:
         self.clock = k.clock
         self.generated = 0
         self._field_cache: dict[str, tuple] = {}
+        self._buffer_cache: dict[str, tuple | None] = {}
 
     # -- helpers shared by both directions ------------------------------------------------
     def _fields(self, tname: str) -> tuple:
@@ -139,22 +141,38 @@ class WrapperFactory:
                 self.data[copy:copy + obj.size] = self.data[addr:addr + obj.size]
                 self.clock.charge(self.cost.xpc_copy_cost(obj.size))
                 self._merge(domain, obj, True, initial=True)
-        fields = BUFFER_FIELDS.get(tname)
-        if fields is not None:
-            layout = self.kernel.object_types.get(tname)
-            if layout is not None and all(f in layout.fields for f in fields):
-                o1 = addr + getattr(layout, fields[0])
-                o2 = addr + getattr(layout, fields[1])
-                head = int.from_bytes(self.data[o1:o1 + 4], "little")
-                second = int.from_bytes(self.data[o2:o2 + 4], "little")
-                length = second if fields[1].endswith(("size", "len")) else second - head
-                if head > 0 and 0 < length <= 1 << 20:
-                    domain.page_grant(head, length)
-                    obj.args["_buffer"] = (head, length)
+        buffer = self._buffer_fields(tname)
+        if buffer is not None:
+            o1, o2, is_length = buffer
+            o1 += addr
+            o2 += addr
+            head = int.from_bytes(self.data[o1:o1 + 4], "little")
+            second = int.from_bytes(self.data[o2:o2 + 4], "little")
+            length = second if is_length else second - head
+            if head > 0 and 0 < length <= 1 << 20:
+                domain.page_grant(head, length)
+                obj.args["_buffer"] = (head, length)
         if tname == "iomem" and obj.size:
             domain.grant(addr, obj.size)          # the device's register window
         self.clock.charge(self.cost.tracker_cost)
         return tracker.add(obj)
+
+    def _buffer_fields(self, tname: str):
+        """(offset of the buffer start, offset of its end or length, is it a length) for a
+        type in BUFFER_FIELDS with a Layout, else None; worked out once per type."""
+        if tname in self._buffer_cache:
+            return self._buffer_cache[tname]
+        fields = BUFFER_FIELDS.get(tname)
+        layout = self.kernel.object_types.get(tname) if fields is not None else None
+        if fields is None:
+            self._buffer_cache[tname] = None
+            return None
+        if layout is None or not all(f in layout.fields for f in fields):
+            return None                    # (a Layout registered later is still found)
+        found = (getattr(layout, fields[0]), getattr(layout, fields[1]),
+                 fields[1].endswith(("size", "len")))
+        self._buffer_cache[tname] = found
+        return found
 
     def drop(self, domain, obj: TrackedObject) -> None:
         """One reference given back; the last one forgets the object (and what is inside)."""
@@ -167,8 +185,14 @@ class WrapperFactory:
                 self.forget(domain, inner)
 
     def forget(self, domain, obj: TrackedObject) -> None:
-        """Drop ``obj`` from the tracker: free its copy, take back lent pages."""
+        """Drop ``obj`` from the tracker: free its copy, take back lent pages. An object still
+        in a preallocation cache goes back to the kernel (unless the kernel freed it itself)."""
         domain.tracker.remove(obj)
+        cache = obj.args.pop("_cached", None) if obj.args else None
+        if cache is not None:
+            if obj.addr in cache:
+                cache.remove(obj.addr)
+            self._release_cached(obj)
         if obj.copy and not domain.destroyed and domain.heap.owns(obj.copy):
             try:
                 domain.heap.kfree(obj.copy)
@@ -182,6 +206,23 @@ class WrapperFactory:
         if obj.type.name == "iomem" and obj.size and not domain.destroyed:
             domain.revoke(obj.addr, obj.size)
         self.clock.charge(self.cost.tracker_cost)
+
+    def _release_cached(self, obj: TrackedObject) -> None:
+        """Free a cached object the extension never took, through its release routine, in the
+        kernel's page table; nothing if the kernel already freed it (recovery's release step)."""
+        undo = obj.type.release
+        k = self.kernel
+        if undo is None or undo not in k.symbols.functions or k.verdict is not None:
+            return
+        spec = self.catalog.exports[undo]
+        param = spec.releases or next((a.name for a in spec.args if a.kind == "object"), None)
+        saved = k.mmu.switch(k.mmu.kernel_pt)
+        try:
+            k.symbols.functions[undo](*self.release_args(undo, obj, param))
+        except KernelBug:
+            pass            # already freed by the kernel (the call that brought us here)
+        finally:
+            k.mmu.switch(saved)
 
     def release_args(self, undo: str, obj: TrackedObject, released_param: str | None):
         """Arguments for ``undo`` bound by parameter name from the recorded creation call."""
@@ -220,6 +261,8 @@ class WrapperFactory:
         undo_names = tuple(a.name for a in self.catalog.exports[undo].args) if undo else ()
         my_names = names
         released = spec.releases
+        released_type = (types[_arg_type(spec, released)].name
+                         if released and _arg_type(spec, released) in types else None)
         ret_arg = spec.returns
         created = spec.creates or (ret_arg.type if ret_arg is not None
                                    and ret_arg.kind == "object" else None)
@@ -285,8 +328,8 @@ class WrapperFactory:
             bound = dict(zip(my_names, args))
             if ret_arg is not None:
                 bound[ret_arg.name] = ret
-            if released is not None and released in bound and bound[released]:
-                obj = tracker.find(bound[released], types[_arg_type(spec, released)].name)
+            if released_type is not None and released in bound and bound[released]:
+                obj = tracker.find(bound[released], released_type)
                 if obj is not None:
                     self.drop(domain, obj)
                     if obj.refs <= 0 and obj in copied:
@@ -357,7 +400,96 @@ class WrapperFactory:
 
         wrapper.__name__ = f"nooks_w_{name}"
         wrapper.__qualname__ = wrapper.__name__
+        if name in IN_DOMAIN:
+            return self._in_domain(domain, name, fn, spec)
+        if name in PREALLOCATED:
+            return self._preallocated(domain, name, fn, wrapper, PREALLOCATED[name],
+                                      check_cost, created)
         return wrapper
+
+    def _in_domain(self, domain, name: str, fn, spec):
+        """A kernel function run in the caller's domain (interfaces.IN_DOMAIN): no crossing; an
+        argument that is a domain copy is replaced by the kernel's object, as a wrapper would.
+        Its stores are checked against the domain's page table like the extension's own."""
+        copies = domain.tracker.copies
+        objects = tuple((i, a.type) for i, a in enumerate(spec.args) if a.kind == "object")
+
+        def in_domain(*args):
+            for i, tname in objects:
+                v = args[i] if i < len(args) else None
+                obj = copies.get(v) if type(v) is int else None
+                if obj is not None and obj.type.name == tname:
+                    args = args[:i] + (obj.addr,) + args[i + 1:]
+            return fn(*args)
+
+        in_domain.__name__ = f"nooks_inline_{name}"
+        in_domain.__qualname__ = in_domain.__name__
+        return in_domain
+
+    def _preallocated(self, domain, name: str, fn, wrapper, batch: int, check_cost: int,
+                      created: str):
+        """``name`` served from a cache of objects allocated ``batch`` at a time by one crossing
+        (interfaces.PREALLOCATED). The cached objects are tracked and lent to the domain when
+        they are allocated (the page tracker's grant needs the kernel, so it happens during the
+        refill's crossing); handing one out is the extension's own bookkeeping. A request the
+        cache cannot serve (larger than the cached objects) takes the ordinary wrapper."""
+        xpc = self.xpc
+        clock = self.clock
+        cache: list[int] = []
+        state = {"length": 0}                 # the size the cached objects were made for
+        domain.caches.append(cache)
+
+        def refill(length: int) -> None:
+            previous = xpc.enter_kernel(domain, f"{name} x{batch}")
+            try:
+                clock.charge(check_cost)
+                for _ in range(batch):
+                    obj = fn(length)
+                    if not obj:
+                        break
+                    tracked = self.track(domain, obj, created, {"length": length}, held=True)
+                    tracked.args["_cached"] = cache
+                    cache.append(obj)
+                if cache:
+                    state["length"] = length
+                cache.reverse()               # hand out in allocation order
+            except _PASS:
+                raise
+            except Exception as exc:                               # noqa: BLE001
+                raise KernelFault(exc) from None
+            finally:
+                xpc.leave_kernel(domain, previous)
+
+        def preallocated(length, *rest, **kwargs):
+            if rest or kwargs or type(length) is not int or length <= 0:
+                return wrapper(length, *rest, **kwargs)
+            if not cache or length > state["length"]:
+                if length > state["length"]:
+                    self.drain(domain, cache)
+                refill(max(length, state["length"]))
+                if not cache:
+                    return wrapper(length)
+            obj = cache.pop()
+            tracked = domain.tracker.find(obj, created)
+            if tracked is not None:
+                tracked.args.pop("_cached", None)
+            return obj
+
+        preallocated.__name__ = f"nooks_w_{name}"
+        preallocated.__qualname__ = preallocated.__name__
+        return preallocated
+
+    def drain(self, domain, cache: list) -> None:
+        """Give every object still in ``cache`` back to the kernel (the extension never saw it)."""
+        for obj in list(cache):
+            tracked = None
+            for candidate in domain.tracker.objects.get(obj, {}).values():
+                if candidate.args.get("_cached") is cache:
+                    tracked = candidate
+            if tracked is not None:
+                self.forget(domain, tracked)
+            elif obj in cache:
+                cache.remove(obj)
 
     # -- driver wrappers (kernel -> extension) ---------------------------------------------
     def driver_wrapper(self, domain, name: str, fn, member: dict | None):

@@ -143,9 +143,12 @@ class SkbFunctions:
         self.k.charge(self.k.cost.kernel_call)
         self.kfree_skb(skb)
 
-    # skb_put and skb_reserve are static inlines in Linux 2.4's <linux/skbuff.h>; they touch
-    # only the skb (its own page), so a domain holding the buffer could run them itself.
-    @export(obj("skb", "sk_buff", "inout"), scalar("len"), returns=scalar("tail"))
+    # skb_put and skb_reserve are static inlines in Linux 2.4's <linux/skbuff.h>: a driver that
+    # calls them makes no call into the kernel at all, so under Nooks they cost no XPC. They
+    # touch only the skb (its own page, head and data), which the page tracker lends to the
+    # domain while the extension holds it: linked straight into the domain (xpc=False), a call
+    # on an skb the extension does not hold faults on its first store, inside the domain.
+    @export(obj("skb", "sk_buff", "inout"), scalar("len"), returns=scalar("tail"), xpc=False)
     def skb_put(self, skb: int, len: int) -> int:
         """Extend the data area by ``len`` bytes at the tail; returns the old tail."""
         self.check_skb(skb)
@@ -157,7 +160,7 @@ class SkbFunctions:
         m.st32(skb + SK_BUFF.len, m.ld32(skb + SK_BUFF.len) + len)
         return tail
 
-    @export(obj("skb", "sk_buff", "inout"), scalar("len"))
+    @export(obj("skb", "sk_buff", "inout"), scalar("len"), xpc=False)
     def skb_reserve(self, skb: int, len: int) -> None:
         """Move an empty skb's data and tail ``len`` bytes on (headroom, e.g. to align IP)."""
         self.check_skb(skb)
