@@ -1,0 +1,56 @@
+"""Beyond Nooks: the approaches of Table 1 as configurations, compared from runs."""
+import pytest
+
+from nookslab.eval.beyond import CLAIMS, compare, fault_matrix
+from nookslab.faults import run_trial
+from nookslab.nooks.approaches import APPROACHES
+
+
+@pytest.fixture(scope="module")
+def matrix():
+    return fault_matrix(trials=3, seed=0, extensions=("e1000",),
+                        types=("INTERFACE", "PTR", "INIT", "SRC", "IRQ"))
+
+
+def test_each_approach_blocks_the_crashes_its_protection_model_claims(matrix):
+    assert any(matrix.crashes[(t, "native")] for t in matrix.types)   # there is something to block
+    for mode in APPROACHES:
+        for t in matrix.types:
+            if t in CLAIMS[mode]:
+                assert matrix.crashes[(t, mode)] == 0, (t, mode, str(matrix))
+
+
+def test_sfi_blocks_exactly_what_nooks_blocks_its_protection_model_being_the_same(matrix):
+    for t in matrix.types:
+        assert matrix.crashes[(t, "sfi")] == matrix.crashes[(t, "nooks")]
+
+
+def test_native_claims_nothing_and_the_matrix_prints_every_configuration(matrix):
+    assert CLAIMS["native"] == ()
+    text = str(matrix)
+    for mode in ("native", "nooks", "user-level"):
+        assert mode in text
+
+
+def test_a_trial_records_whether_the_application_noticed_the_recovery():
+    native = run_trial("e1000", "native", seed=5)
+    assert native.app_noticed is None
+    for mode in ("nooks", "nooks+shadow"):
+        t = run_trial("e1000", mode, seed=5)
+        assert (t.app_noticed is None) == (not t.detected)
+
+
+def test_the_comparison_counts_every_trial_once_and_prices_every_configuration():
+    c = compare(trials=2, seed=0, workers=1, extensions=("sb",),
+                rows=(("play-mp3", "sb"),), seconds=0.05)
+    assert [r.mode for r in c.rows] == list(APPROACHES)
+    for r in c.rows:
+        assert r.crash + r.nonfatal + r.none == r.trials == 2
+        assert 0 < r.mean_performance <= 1.05
+    assert "safe-language" in str(c)
+
+
+def test_unknown_modes_in_a_campaign_are_refused_with_the_choices():
+    from nookslab.faults import Campaign
+    with pytest.raises(ValueError, match="user-level"):
+        Campaign(["sb"], trials=1, modes=("native", "microkernel"))
