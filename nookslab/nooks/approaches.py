@@ -122,21 +122,84 @@ def _interrupts_on_in_driver(xpc) -> None:
 
 
 class UserLevelDomain:
-    """Factory for a user-level driver's domain: a protection domain whose lent data buffers
-    are charged as copies into the driver process (IPC copies data; it cannot map it)."""
+    """Factory for a user-level driver's domain: a protection domain in which the kernel's
+    memory is not even *readable*: the driver sees only its own memory (heap, stacks, device
+    registers, DMA regions), the buffers lent to it, and the kernel objects the wrappers handed
+    it (page granularity: what else shares such a page is visible too, a simplification of
+    marshalling). Lent data buffers are charged as copies into the driver process (IPC copies
+    data; it cannot map it)."""
 
     def __new__(cls, manager, name):
-        from .domain import ProtectionDomain
+        import numpy as np
+
+        from ..machine.memory import PAGE_SHIFT
+        from .domain import ProtectionDomain, _pages
         domain = ProtectionDomain(manager, name)
-        grant = domain.page_grant
-        charge = manager.kernel.charge
-        cost = manager.kernel.cost
+        k = manager.kernel
+        pt = domain.pt.array
+        pt[~domain.writable] = 0                   # nothing of the kernel's is mapped
+        reads: dict[int, int] = {}                 # page -> objects handed over on it
+        charge = k.charge
+        cost = k.cost
+        grant, revoke = domain.page_grant, domain.revoke
 
         def page_grant(addr, length):
             charge(length * cost.ipc_copy_per_byte_milli // 1000)
             grant(addr, length)
 
+        def hide(first, last):
+            for page in range(first, last + 1):
+                if not domain.writable[page] and page not in reads:
+                    pt[page] = 0
+
+        def revoke_(addr, length):
+            revoke(addr, length)
+            hide(*_pages(addr, length))
+
+        def kernel_mapped(addr, length, flags):
+            first, last = _pages(addr, length)
+            keep = domain.writable[first:last + 1]
+            present = np.uint8(flags & 1)
+            pt[first:last + 1] = np.where(keep & bool(present), present | 2, 0)
+            for page in range(first, last + 1):
+                if page in reads and not domain.writable[page]:
+                    pt[page] = present
+
+        tracker = domain.tracker
+        add, remove = tracker.add, tracker.remove
+
+        def shown(obj):
+            return not obj.key and obj.addr > 0 and obj.size > 0
+
+        def add_(obj):
+            if shown(obj):
+                first, last = _pages(obj.addr, obj.size)
+                for page in range(first, last + 1):
+                    reads[page] = reads.get(page, 0) + 1
+                    if not domain.writable[page]:
+                        pt[page] = k.mmu.kernel_pt.array[page] & 1
+            return add(obj)
+
+        def remove_(obj):
+            remove(obj)
+            if shown(obj):
+                first, last = _pages(obj.addr, obj.size)
+                for page in range(first, last + 1):
+                    n = reads.get(page, 0) - 1
+                    if n > 0:
+                        reads[page] = n
+                    else:
+                        reads.pop(page, None)
+                hide(first, last)
+
+        k.mmu.coherency_hooks.remove(domain._kernel_mapped)
+        domain._kernel_mapped = kernel_mapped
+        k.mmu.coherency_hooks.append(kernel_mapped)
         domain.page_grant = page_grant
+        domain.revoke = revoke_
+        tracker.add = add_
+        tracker.remove = remove_
+        del PAGE_SHIFT
         return domain
 
 

@@ -88,7 +88,12 @@ class Shadow:
                     return active(fn, *args)
                 return fn(*args)
             ret = fn(*args)
-            if passive is not None and not self.active:
+            if self.active:
+                # The driver failed during this very request: it was in flight, and the
+                # shadow answers it by its class's rule (queue, replay or cancel).
+                self.answered += 1
+                return active(fn, *args) if active is not None else ret
+            if passive is not None:
                 charge(cost)
                 passive(ret, *args)
             return ret
