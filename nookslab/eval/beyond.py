@@ -124,6 +124,28 @@ def network_scenario(policy: str = "shadow", extension: str = "e1000", seed: int
                           any(rec.policy == "disable" for rec in k.recoveries))
 
 
+def sound_scenario(policy: str = "shadow", extension: str = "sb", seed: int = 1,
+                   fail_at: float = 0.05, seconds: float = 0.2):
+    """Play an MP3 and fail the sound driver ``fail_at`` simulated seconds in; return
+    (workload result, recovery records). Under ``shadow`` the player's writes go on (the open
+    file is reopened and its OSS configuration replayed); the samples that were in the card's
+    ring at the failure are lost, which the player's end-to-end check reports."""
+    from .. import boot
+    from ..nooks.recovery import check_policy
+    check_policy(policy)
+    k = boot(mode="nooks", seed=seed)
+    iso = k.isolation
+    iso.recovery.agent.policy = policy
+    k.load(extension)
+
+    def fail():
+        domain = iso.domain_of.get(extension)
+        if domain is not None and not domain.failed:
+            iso.recovery.detected(domain, "fault", "transient failure (scenario)")
+    k.clock.schedule(k.clock.cycles(fail_at), fail, label="scenario failure")
+    return k.run("play-mp3", seconds=seconds), list(k.recoveries)
+
+
 # -- 2. the comparison: the same campaign and benchmarks in every configuration -----------------
 def comparison_campaign(trials: int = 100, seed: int = 0, workers: int = 2,
                         extensions=FIVE, modes=APPROACHES, progress: bool = False):

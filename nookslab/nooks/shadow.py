@@ -16,8 +16,9 @@ state behind it, and the application using it sees errors. A shadow driver, one 
   requests** by its class's rule, and returns it to passive mode.
 
 Classes built here: :class:`NetworkShadow` (interface address and state, MAC address set by
-``ndo_set_mac_address``, MTU, multicast flags; pending transmits are *cancelled*: the protocols
-above retransmit, as OSDI'04's network shadow relied on) and :class:`SoundShadow` (open
+``ndo_set_mac_address``, MTU, multicast flags; packets still queued in the kernel for the
+driver are *replayed* on the new driver (never handed over: no duplicate), those the old driver
+had taken are *cancelled*: the protocols above retransmit) and :class:`SoundShadow` (open
 ``/dev/dsp`` files and each one's OSS configuration ioctls; a write that arrives during the
 failure waits for the restart and is then *replayed* to the new driver; samples already in the
 card's ring are lost: a glitch). A file-system shadow is not built: its state is on disk and in
@@ -35,7 +36,7 @@ import dataclasses
 from ..kernel import errno
 
 #: The driver classes with a shadow, and the class rule for pending requests.
-CLASS_RULES = {"network": "cancel", "sound": "replay"}
+CLASS_RULES = {"network": "replay queued, cancel taken", "sound": "replay"}
 
 
 def driver_class(kernel, extension: str) -> str | None:
@@ -78,6 +79,7 @@ class Shadow:
         """The tap on ops-table member ``member`` whose driver wrapper is ``fn``."""
         passive = getattr(self, f"log_{member}", None)
         active = getattr(self, f"serve_{member}", None)
+        lost = getattr(self, f"lost_{member}", None)
         charge = self.kernel.charge
         cost = self.kernel.cost.shadow_tap
 
@@ -92,6 +94,8 @@ class Shadow:
                 # The driver failed during this very request: it was in flight, and the
                 # shadow answers it by its class's rule (queue, replay or cancel).
                 self.answered += 1
+                if lost is not None:
+                    return lost(*args)
                 return active(fn, *args) if active is not None else ret
             if passive is not None:
                 charge(cost)
@@ -119,7 +123,7 @@ class NetworkShadow(Shadow):
         self.mac: bytes | None = None      # set by ndo_set_mac_address (None: the card's own)
         self.mtu = 0
         self.flags = 0
-        self.in_flight = 0                 # transmits queued for the driver when it failed
+        self.queued: list[int] = []        # those sk_buffs, kept across the restart
 
     def _net(self):
         return self.kernel.subsystems["net"]
@@ -154,19 +158,30 @@ class NetworkShadow(Shadow):
         self._record(dev)
         self.logged += 1
 
-    def on_failure(self) -> None:
-        nd = self._net().by_owner(self.extension)
-        self.in_flight = len(nd.qdisc) if nd is not None else 0
+    def lost_ndo_start_xmit(self, skb, dev):
+        """The driver failed while taking this packet: it may sit in the old ring (the tracker
+        frees it at recovery). Cancel: report it sent; the protocols retransmit."""
+        self.cancelled += 1
+        return 0
 
     # active mode: stand in for the driver
     def serve_ndo_start_xmit(self, fn, skb, dev):
         return 1                            # busy: the kernel keeps the packet queued
 
     def serve_ndo_open(self, fn, dev):
+        self.up = True                      # queued: the new driver opens at restore
+        self._record(dev)
         return 0
 
     def serve_ndo_stop(self, fn, dev):
-        return 0                            # the recovery's own cleanup: not a config change
+        # The recovery's own cleanup (unregister_netdev): not a configuration change. The
+        # packets still queued in the kernel were never handed to the driver: keep them, to
+        # replay on the new driver (no risk of a duplicate).
+        nd = self._net().netdevs.get(dev)
+        if nd is not None:
+            self.queued.extend(nd.qdisc)
+            nd.qdisc.clear()
+        return 0
 
     def serve_ndo_set_mac_address(self, fn, dev, addr):
         self.mac = self.kernel.mmu.read(addr + 2, 6)
@@ -218,10 +233,21 @@ class NetworkShadow(Shadow):
             ok = ret == 0
             done.append(f"{nd.name} up" + ("" if ok else f" failed ({ret})"))
         step("restore configuration", ", ".join(done) or "nothing configured")
-        self.cancelled += self.in_flight
-        step("cancel pending", f"{self.in_flight} queued transmit(s) dropped; "
+        queued, self.queued = self.queued, []
+        from ..kernel.net.skbuff import SK_BUFF
+        for skb in queued:
+            if nd.up:
+                m.st32(skb + SK_BUFF.dev, nd.addr)
+                nd.qdisc.append(skb)
+            else:
+                net.kfree_skb(skb)
+        self.replayed += len(queued) if nd.up else 0
+        step("replay pending", f"{len(queued)} queued transmit(s) "
+                               + ("requeued on the new driver" if nd.up else "dropped"))
+        if nd.up and queued:
+            net.qdisc_run(nd)
+        step("cancel pending", "packets the old driver had already taken are lost; "
                                "the protocols retransmit")
-        self.in_flight = 0
         return ok
 
 
@@ -384,8 +410,6 @@ class ShadowManager:
             shadow = self.shadows.get(name)
             if shadow is not None and self.wanted(name):
                 shadow.active = True
-                if hasattr(shadow, "on_failure"):
-                    shadow.on_failure()
                 self.kernel.events.add("shadow", name, "active: requests go to the shadow")
 
     def may_recover(self, domain) -> bool:
