@@ -180,6 +180,8 @@ def shadow(trials: int | None = None, seed: int | None = None, workers: int | No
     trials = 100 if trials is None else trials
     seed = 0 if seed is None else seed
     workers = (os.cpu_count() or 1) if workers is None else workers
+    print("shadow drivers, OSDI'04 (paper, qualitative only): "
+          + "; ".join(paper.SHADOW[k] for k in ("applications", "overhead", "limits")))
     print("one network failure in the middle of a TCP stream, after `ip link set address`:")
     for policy in ("restart", "shadow"):
         print(f"  {network_scenario(policy)}")

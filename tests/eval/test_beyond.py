@@ -54,3 +54,41 @@ def test_unknown_modes_in_a_campaign_are_refused_with_the_choices():
     from nookslab.faults import Campaign
     with pytest.raises(ValueError, match="user-level"):
         Campaign(["sb"], trials=1, modes=("native", "microkernel"))
+
+
+def test_safe_language_refuses_a_store_past_a_driver_object_that_nooks_lets_through():
+    import nookslab as nl
+    from nookslab.nooks.approaches import SafetyViolation
+    seen = {}
+    for mode in ("nooks", "safe-language"):
+        k = nl.boot(mode=mode, seed=0)
+        m = k.load("e1000")
+        domain = m.domain
+        block = domain.heap.kmalloc(24, "e1000")
+        st32 = m.namespace["st32"]
+        saved = k.mmu.switch(domain.pt)
+        try:
+            st32(block + 16, 1)                      # inside the object: fine everywhere
+            st32(block + 24, 1)                      # one word past its end: same page
+            seen[mode] = "stored"
+        except SafetyViolation as exc:
+            seen[mode] = str(exc)
+        finally:
+            k.mmu.switch(saved)
+    assert seen["nooks"] == "stored"                 # page-granular: Nooks cannot see it
+    assert seen["safe-language"].startswith("store of 4 byte(s)")   # refused at the access
+
+
+def test_a_user_level_driver_cannot_read_kernel_memory_it_was_not_handed():
+    import nookslab as nl
+    for mode, readable in (("nooks", True), ("user-level", False)):
+        k = nl.boot(mode=mode, seed=0)
+        domain = k.load("e1000").domain
+        secret = k.heap.kmalloc(64)
+        assert domain.can_read(secret, 4) is readable
+        assert domain.can_read(domain.stack(0), 4)
+
+
+def test_reproduce_shadow_is_a_built_target():
+    from nookslab import cli
+    assert callable(cli._resolve(cli.REPRODUCE["shadow"]))
