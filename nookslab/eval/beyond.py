@@ -23,12 +23,13 @@ from . import paper
 #: What each protection model claims to contain (SOSP'03 section 5, Table 1; see
 #: nookslab/nooks/approaches.py): the fault types whose *crashes* it is built to turn into a
 #: recovered driver failure. Hangs with interrupts off (IRQ, SYNC, LOOP in a lock) are beyond
-#: every in-kernel approach; a driver process cannot turn interrupts off.
+#: every in-kernel approach; a driver process cannot turn interrupts off, so for it a hang is a
+#: timeout the kernel recovers from.
 CLAIMS = {
     "native": (),
     "nooks": ("PTR", "BCOPY", "FREE", "ALLOC", "INTERFACE", "INIT"),
     "nooks+shadow": ("PTR", "BCOPY", "FREE", "ALLOC", "INTERFACE", "INIT"),
-    "user-level": ("PTR", "BCOPY", "FREE", "ALLOC", "INTERFACE", "INIT", "IRQ"),
+    "user-level": ("PTR", "BCOPY", "FREE", "ALLOC", "INTERFACE", "INIT", "IRQ", "SYNC", "LOOP"),
     "sfi": ("PTR", "BCOPY", "FREE", "ALLOC", "INTERFACE", "INIT"),
     "safe-language": ("PTR", "BCOPY", "FREE", "ALLOC", "INTERFACE", "INIT"),
 }

@@ -92,3 +92,17 @@ def test_a_user_level_driver_cannot_read_kernel_memory_it_was_not_handed():
 def test_reproduce_shadow_is_a_built_target():
     from nookslab import cli
     assert callable(cli._resolve(cli.REPRODUCE["shadow"]))
+
+
+def test_a_dropped_unlock_hangs_nooks_but_a_user_level_driver_is_recovered():
+    import numpy as np
+
+    from nookslab.faults.injector import generate
+    from nookslab.faults.trial import fault_rng
+    rng = np.random.default_rng(fault_rng("e1000", 0).integers(2**32) + len("SYNC"))
+    faults = [generate("e1000", 1, rng, types=("SYNC",)) for _ in range(4)][3]
+    nooks = run_trial("e1000", "nooks", seed=3, faults=faults)
+    user = run_trial("e1000", "user-level", seed=3, faults=faults)
+    assert nooks.outcome == "crash" and "interrupts off" in nooks.cause
+    assert "SYNC" not in CLAIMS["nooks"] and "SYNC" in CLAIMS["user-level"]
+    assert user.outcome != "crash" and user.recovered
