@@ -254,6 +254,8 @@ class RecoveryManager:
         record.policy = policy if isinstance(policy, str) else getattr(policy, "__name__", "hook")
         step("agent policy", record.policy)
         step("unwind", f"{domain.frames} thread(s) in the domain")
+        if policy == "shadow" and getattr(self.manager, "shadows", None) is not None:
+            self.manager.shadows.failed(domain, trigger, cause)   # explicit triggers too
         syncs = [self.agent.sync[name]] if name in self.agent.sync else []
         if self.agent.sync_all:
             syncs += [getattr(sub, r) for sub in k.subsystems.values() for r in SYNC_ROUTINES

@@ -243,7 +243,8 @@ class NetworkShadow(Shadow):
                 net.kfree_skb(skb)
         self.replayed += len(queued) if nd.up else 0
         step("replay pending", f"{len(queued)} queued transmit(s) "
-                               + ("requeued on the new driver" if nd.up else "dropped"))
+                               + ("requeued on the new driver" if nd.up else
+                                  "dropped (interface down)"))
         if nd.up and queued:
             net.qdisc_run(nd)
         step("cancel pending", "packets the old driver had already taken are lost; "
@@ -408,7 +409,7 @@ class ShadowManager:
         """Nooks detected a failure: the domain's shadows go active (observer of detection)."""
         for name in domain.modules:
             shadow = self.shadows.get(name)
-            if shadow is not None and self.wanted(name):
+            if shadow is not None and self.wanted(name) and not shadow.active:
                 shadow.active = True
                 self.kernel.events.add("shadow", name, "active: requests go to the shadow")
 

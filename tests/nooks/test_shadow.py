@@ -37,6 +37,8 @@ def test_the_shadow_recovery_is_recorded_step_by_step():
     assert rec.policy == "shadow" and rec.ok
     assert "restore configuration" in names and "cancel pending" in names
     assert names.index("reload") < names.index("restore configuration")
+    restored = rec.steps[names.index("restore configuration")].detail
+    assert "eth0 up" in restored                     # the interface the workload configured
     assert k.run("send-stream", seconds=0.002).ok
 
 
