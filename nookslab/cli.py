@@ -89,7 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     trial.add_argument("--extension", required=True, metavar="E", help="extension, e.g. e1000")
     trial.add_argument("--fault", dest="faults", action="append", required=True, metavar="TYPE",
                        help="fault type to inject, e.g. PTR; repeat for several")
-    trial.add_argument("--mode", default="nooks", metavar="M", help="native or nooks (default: nooks)")
+    trial.add_argument("--mode", default="nooks", metavar="M",
+                       help="native, nooks, nooks+shadow, user-level, sfi or safe-language "
+                            "(default: nooks)")
     trial.add_argument("--seed", type=int, default=0, metavar="S", help="seed (default: 0)")
 
     grade = sub.add_parser(

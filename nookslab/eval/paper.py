@@ -58,3 +58,14 @@ TABLE2_TOTAL = 22_266
 #: drivers.
 FIG5 = {"pcnet32_wrappers": 44, "pcnet32_kernel_side": 31, "pcnet32_extension_side": 13,
         "shared_by_nics": 27, "shared_by_sound": 39}
+
+#: Shadow drivers (OSDI'04 abstract and the patent's summary; nooks-facts.md section 6). Only
+#: qualitative claims are confirmed: no per-driver recovery counts, times or overheads. (A
+#: third-party reimplementation's "paper" outcome counts exist but are unverified: not used.)
+SHADOW = {
+    "drivers_tested": "over a dozen",
+    "applications": "applications and the OS survived failures of a variety of drivers",
+    "overhead": "minimal performance overhead",
+    "changes": "modest kernel changes and no driver changes",
+    "limits": "fail-stop, transient failures only: a deterministic bug recurs after replay",
+}

@@ -243,7 +243,9 @@ class CampaignResult:
             ts = [t for t in self.trials if t.extension == e and t.mode == m]
             out[(e, m)] = dict(detected=sum(t.detected for t in ts),
                                recovered=sum(t.recovered for t in ts),
-                               service_restored=sum(t.service_restored for t in ts))
+                               service_restored=sum(t.service_restored for t in ts),
+                               app_noticed=sum(t.app_noticed is True for t in ts),
+                               app_unaware=sum(t.app_noticed is False for t in ts))
         return out
 
     def crash_causes(self, mode: str = "nooks") -> dict[str, int]:

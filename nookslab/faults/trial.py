@@ -71,6 +71,9 @@ class TrialResult:
     followup_failure: str | None = None
     error: str | None = None
     index: int = -1                     # position in a campaign, -1 outside one
+    #: after a recovery, did the application see it (its workload failed or had to be run
+    #: again, or the system died)? None when no recovery ran (shadow drivers, OSDI'04).
+    app_noticed: bool | None = None
 
     @property
     def simulator_error(self) -> bool:
@@ -205,7 +208,7 @@ def run_trial(extension: str, mode: str = "native", seed: int = 0, faults_per_tr
     Parameters
     ----------
     extension: a registered extension with a workload (``"e1000"``, ``"null"``...).
-    mode: ``"native"`` or ``"nooks"``.
+    mode: ``"native"``, ``"nooks"`` or another of :data:`nookslab.MODES`.
     seed: seeds the kernel and, with the extension, the faults.
     faults_per_trial: how many random faults (1..100; the paper used 5).
     faults: the exact faults to inject instead (a replay); ``faults_per_trial`` is then ignored.
@@ -292,9 +295,12 @@ def _classify(kernel, workload, first, second, base) -> TrialResult:
     recoveries = list(kernel.recoveries)
     detected = bool(recoveries)
     recovered = any(getattr(r, "ok", False) for r in recoveries)
+    noticed = None if not detected else (kernel.verdict is not None or not first.ok
+                                         or second is None or not second.ok)
     common = dict(base, workload=workload, detected=detected, recovered=recovered,
                   activated=activated, first_failure=first.failure,
-                  followup_failure=second.failure if second is not None else None)
+                  followup_failure=second.failure if second is not None else None,
+                  app_noticed=noticed)
     if kernel.verdict is not None:
         return TrialResult(**common, outcome="crash", cause=str(kernel.verdict),
                            verdict=kernel.verdict.kind)

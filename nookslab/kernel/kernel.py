@@ -27,7 +27,9 @@ from .text import FunctionTable
 from .timer import TimerSubsystem
 from .trace import Trace
 
-MODES = ("native", "nooks")
+#: native and nooks (SOSP'03), then the other configurations of the "beyond Nooks" notebook:
+#: shadow drivers (OSDI'04) and Table 1's other approaches (see nookslab/nooks/approaches.py).
+MODES = ("native", "nooks", "nooks+shadow", "user-level", "sfi", "safe-language")
 
 
 def available_modes() -> tuple[str, ...]:
@@ -316,8 +318,10 @@ def boot(mode: str = "native", seed: int = 0, memory: int = DEFAULT_MEMORY,
 
     Parameters
     ----------
-    mode: ``"native"`` (drivers run in the kernel's protection domain, as in stock Linux) or
-        ``"nooks"`` (each driver isolated in its own lightweight protection domain).
+    mode: ``"native"`` (drivers run in the kernel's protection domain, as in stock Linux),
+        ``"nooks"`` (each driver isolated in its own lightweight protection domain), or one of
+        the other configurations: ``"nooks+shadow"``, ``"user-level"``, ``"sfi"``,
+        ``"safe-language"`` (see :mod:`nookslab.nooks.approaches`).
     seed: seeds every random choice of this kernel (workload data, device timing).
     memory: bytes of simulated RAM (default 16 MiB).
     cost: the cycle cost model (default: the paper's 1.7 GHz Pentium 4).

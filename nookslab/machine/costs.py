@@ -131,6 +131,26 @@ class CostModel:
     # the stack switch): estimate, for the "pkey" what-if only.
     pkey_switch: int = 60
 
+    # ---- beyond Nooks (shadow drivers, Table 1's other approaches): all ESTIMATES -------------
+    # A shadow driver's tap logging one call in passive mode (class knowledge picks a few
+    # fields): a few dozen instructions. OSDI'04 reports "minimal" overhead, no cycle count.
+    shadow_tap: int = 40
+    # user-level: the extra kernel work of an IPC crossing beyond the address-space switch
+    # (message send and receive, two scheduler passes): ~1.2 us on a P4 (estimate; MINIX 3 and
+    # L4 report IPC round trips of a few hundred to a few thousand cycles on their hardware).
+    ipc_kernel: int = 2_000
+    # user-level: data buffers are copied into the driver process, not lent (x1000 per byte).
+    ipc_copy_per_byte_milli: int = 1_000
+    # sfi: a crossing is a checked call through a jump table and a stack switch (estimate).
+    sfi_crossing: int = 100
+    # sfi: the software check of one store (mask or compare and branch, ~4 instructions;
+    # Wahbe et al. 1993 and XFI report a few instructions per store): estimate.
+    sfi_store: int = 4
+    # safe-language: a call across a typed interface (no switch of any kind): estimate.
+    safe_crossing: int = 60
+    # safe-language: one bounds check of a load or store (compare and branch): estimate.
+    safe_check: int = 3
+
     # ---- what-if knobs (defaults: the paper's system) ------------------------------------------
     tagged_tlb: bool = False
     domain_switch: str = "page_table"

@@ -59,6 +59,9 @@ class IsolationManager:
         self.xpc = XpcEngine(self)
         self.wrappers = WrapperFactory(self)
         self.recovery = RecoveryManager(self)
+        from .shadow import ShadowManager
+        self.shadows = ShadowManager(self)             # shadow drivers (policy "shadow")
+        self.domain_class = ProtectionDomain           # the user-level configuration's differs
         self.domains: dict[str, ProtectionDomain] = {}
         self.domain_of: dict[str, ProtectionDomain] = {}      # extension -> its domain
         self.shared: dict[str, str] = {}
@@ -90,7 +93,7 @@ class IsolationManager:
         dname = self.shared.get(module.name, module.name)
         domain = self.domains.get(dname)
         if domain is None or domain.failed or domain.destroyed:
-            domain = ProtectionDomain(self, dname)
+            domain = self.domain_class(self, dname)
             self.domains[dname] = domain
         domain.modules.append(module.name)
         module.domain = domain
@@ -191,7 +194,7 @@ class IsolationManager:
         key = (domain.name, id(domain), id(table))
         entry = self._tables.get(key)
         if entry is None or entry[0] is not table:
-            entry = (table, self.wrappers.ops_table(domain, table))
+            entry = (table, self.shadows.tap_table(domain, self.wrappers.ops_table(domain, table)))
             self._tables[key] = entry
         return entry[1]
 
@@ -235,4 +238,6 @@ def install(kernel) -> IsolationManager:
     manager = IsolationManager(kernel)
     kernel.linker = NooksLinker(kernel, manager)
     kernel.subsystems["nooks"] = manager        # its held_by joins kernel.held_by (leak reports)
+    from .approaches import configure
+    configure(manager)                          # nooks+shadow, user-level, sfi, safe-language
     return manager

@@ -8,8 +8,10 @@ trigger (``kernel.recover(name)``).
 The :class:`RecoveryManager` runs the paper's steps in order:
 
 1. disable interrupt processing for the extension's device;
-2. consult the user-mode :class:`Agent`'s policy (``"restart"``, ``"disable"``, or a hook such as
-   a shadow-driver manager; too many restarts per interval turn ``restart`` into ``disable``);
+2. consult the user-mode :class:`Agent`'s policy (``"restart"``, ``"disable"``, ``"shadow"`` (a
+   restart whose shadow driver then restores the state at the time of failure, OSDI'04; see
+   :mod:`.shadow`), or a hook; too many restarts per interval turn ``restart`` and ``shadow``
+   into ``disable``);
 3. unwind every thread in or through the domain (they return errors to the kernel);
 4. release the tracked kernel objects, except what a device may still touch (DMA memory, I/O
    mappings); IRQ handlers are unhooked but their lines stay masked;
@@ -31,7 +33,7 @@ from .interfaces import DETACH_ROUTINES, SYNC_ROUTINES
 from .xpc import DomainFault
 
 TRIGGERS = ("fault", "check", "timeout", "explicit")
-POLICIES = ("restart", "disable")
+POLICIES = ("restart", "disable", "shadow")
 
 
 @dataclass
@@ -107,8 +109,21 @@ class Agent:
     reset_device: bool = True
     reload_options: dict = field(default_factory=dict)
 
+    def __setattr__(self, name, value):
+        if name == "policy":
+            check_policy(value)
+        super().__setattr__(name, value)
+
     def policy_for(self, extension: str):
         return self.per_extension.get(extension, self.policy)
+
+
+def check_policy(policy):
+    """``policy`` if it is a recovery policy name or a hook, else ValueError naming them."""
+    if callable(policy) or policy in POLICIES:
+        return policy
+    raise ValueError(f"unknown recovery policy {policy!r}; choose from {', '.join(POLICIES)} "
+                     "or a hook(manager, domain, record)")
 
 
 class RecoveryManager:
@@ -166,6 +181,10 @@ class RecoveryManager:
 
     def _agent_wakes(self, domain) -> None:
         if id(domain) not in self.pending:
+            return
+        shadows = getattr(self.manager, "shadows", None)
+        if shadows is not None and shadows.may_recover(domain):
+            self.kernel.guard(self._run_pending, domain)     # the shadow manager: in-kernel
             return
         if domain.frames or not self._may_run():
             # Busy: the agent sleeps one jiffy and looks again.
@@ -227,12 +246,16 @@ class RecoveryManager:
         if unloading:
             policy = "disable"                  # rmmod was asked for: finish it, no restart
             step("agent policy", "failed during rmmod: release, no restart")
-        elif policy == "restart" and not self._restart_allowed(name):
+        elif policy in ("restart", "shadow") and not self._restart_allowed(name):
             policy = "disable"
             step("agent policy", "restart limit reached: disable")
+            if getattr(self.manager, "shadows", None) is not None:
+                self.manager.shadows.give_up(name)
         record.policy = policy if isinstance(policy, str) else getattr(policy, "__name__", "hook")
         step("agent policy", record.policy)
         step("unwind", f"{domain.frames} thread(s) in the domain")
+        if policy == "shadow" and getattr(self.manager, "shadows", None) is not None:
+            self.manager.shadows.failed(domain, trigger, cause)   # explicit triggers too
         syncs = [self.agent.sync[name]] if name in self.agent.sync else []
         if self.agent.sync_all:
             syncs += [getattr(sub, r) for sub in k.subsystems.values() for r in SYNC_ROUTINES
@@ -283,14 +306,19 @@ class RecoveryManager:
             done = bool(policy(self.manager, domain, record))
             step("shadow recovery" if done else "hook declined")
             record.ok = done
-        elif policy == "restart" and k.verdict is None:
+        elif policy in ("restart", "shadow") and k.verdict is None:
             self.restarts.setdefault(name, []).append(k.clock.now)
+            shadows = getattr(self.manager, "shadows", None) if policy == "shadow" else None
+            if shadows is not None:
+                shadows.before_reload(name)
             new = k.loader.load(name, **options)
             new.generation = generation + 1
             step("reload", f"into domain {new.domain.name if new.domain else '-'}")
             step("init", "ok" if new.ok else f"failed: {new.error}")
             record.ok = new.ok
             record.generation = new.generation
+            if shadows is not None and new.ok and k.verdict is None:
+                record.ok = shadows.restore(name, record, step)
         elif unloading:
             step("unloaded", "rmmod completes")
             record.ok = True
