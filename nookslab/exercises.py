@@ -71,3 +71,20 @@ def _short(text, width: int = 70) -> str:
 
 
 __all__ = ["null_domain", "run_trial_with", "trial_line", "workload_line"]
+
+
+def recovery_lines(record) -> list[str]:
+    """A recovery in stable lines: what it released, in order, and what it kept for the device
+    (routine names and object types, no addresses)."""
+    if record is None:
+        return ["no recovery"]
+    released = [s.rsplit(" via ", 1)[1] if " via " in s else s.split()[0] + " (forgotten)"
+                for s in record.released]
+    kept = [s.split()[0] for s in record.kept]
+    return [f"recovery of {record.extension}: policy {record.policy}, "
+            f"{'ok' if record.ok else 'FAILED'}, {len(record.errors)} error(s)",
+            "released in order: " + (", ".join(released) or "nothing"),
+            "kept for the device: " + (", ".join(kept) or "nothing")]
+
+
+__all__ += ["recovery_lines"]
