@@ -1,177 +1,90 @@
-"""Checks for the graded notebooks: a student's function against the package's own, on seeded cases.
+"""Running the live simulation with a student's piece of Nooks plugged in (the graded notebooks).
 
-Student code enters only through these explicit parameters (STYLE.md, "Notebooks"); nothing here
-patches the package. Each ``check_*`` builds a fresh kernel from ``seed``, draws cases from it,
-calls the student's function and the package's mechanism on the same input, and returns a
-:class:`CheckResult` whose one-line ``repr`` is stable (the grader compares it with nbval).
+Student code enters only through explicit parameters (STYLE.md, "Notebooks"): a
+:class:`~nookslab.nooks.hooks.NooksHooks` given to :func:`nookslab.boot`, a
+:class:`~nookslab.faults.types.FaultType` given to a trial, a ``tlb_term`` given to a
+:class:`~nookslab.machine.costs.CostModel`. Nothing here patches the package, and nothing here
+knows the answers: each helper runs the simulation with the student's piece in place and returns
+what happened as one stable line of text (the grader compares it with the solution's, under nbval).
+A wrong piece shows as a different line: a crash, a failed workload, a different count.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
-
+from .faults.trial import execute, trial_faults
 from .kernel import boot
-from .machine.memory import ADDRESS_MASK, PAGE_SHIFT, PAGE_SIZE
+from .nooks.hooks import NooksHooks
 
 
-@dataclass(frozen=True)
-class CheckResult:
-    """How many seeded cases agreed, and the first that did not."""
-    name: str
-    cases: int
-    agreed: int
-    first_difference: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.agreed == self.cases
-
-    def __repr__(self) -> str:
-        line = f"{self.name}: {self.agreed}/{self.cases} cases agree"
-        return line if self.ok else f"{line}; first difference: {self.first_difference}"
-
-
-def null_domain(seed: int = 0):
-    """A kernel booted under Nooks with the null driver loaded, and the driver's domain."""
-    k = boot("nooks", seed=seed)
+def null_domain(seed: int = 0, hooks: NooksHooks | None = None):
+    """A kernel booted under Nooks (with ``hooks``) and the null driver loaded; its domain."""
+    k = boot("nooks", seed=seed, hooks=hooks)
     k.load("null")
-    return k, k.isolation.domains["null"]
+    return k, k.isolation.domains.get("null")
 
 
-def _addresses(k, domain, rng, cases: int) -> list[tuple[int, int]]:
-    """Writes worth testing: the domain's stacks and heap, kernel memory, page edges, nonsense."""
-    inside = [domain.stacks[0], domain.stacks[-1], domain.kmalloc(256, owner="check")]
-    outside = [k.heap.kmalloc(256) if hasattr(k.heap, "kmalloc") else PAGE_SIZE * 5, PAGE_SIZE]
-    picks = []
-    for _ in range(cases):
-        kind = int(rng.integers(5))
-        if kind == 0:
-            base = inside[int(rng.integers(len(inside)))]
-            picks.append((base + int(rng.integers(0, 2 * PAGE_SIZE)), int(rng.integers(1, 64))))
-        elif kind == 1:
-            picks.append((outside[int(rng.integers(len(outside)))] + int(rng.integers(64)),
-                          int(rng.integers(1, 16))))
-        elif kind == 2:  # straddling a page edge
-            base = inside[int(rng.integers(len(inside)))]
-            edge = ((base >> PAGE_SHIFT) + int(rng.integers(1, 4))) << PAGE_SHIFT
-            picks.append((edge - int(rng.integers(1, 8)), int(rng.integers(1, 16))))
-        elif kind == 3:  # odd lengths and addresses
-            picks.append((int(rng.choice([0, -4, ADDRESS_MASK - 2, ADDRESS_MASK + 1])),
-                          int(rng.choice([0, -1, 1, 4]))))
-        else:
-            picks.append((int(rng.integers(0, ADDRESS_MASK)), int(rng.integers(1, 3 * PAGE_SIZE))))
-    return picks
+def run_trial_with(extension: str, seed: int, hooks: NooksHooks | None = None,
+                   mode: str = "nooks", faults=None, faults_per_trial: int = 1):
+    """One fault-injection trial with ``hooks`` plugged into Nooks; returns its TrialResult.
 
-
-def check_page_span(fn, seed: int = 0, cases: int = 200) -> CheckResult:
-    """Compare ``fn(addr, length) -> (first_page, last_page)`` with the domain's own page span."""
-    from .nooks.domain import _pages
-    k, domain = null_domain(seed)
-    rng = np.random.default_rng(seed)
-    agreed, first = 0, ""
-    for addr, length in _addresses(k, domain, rng, cases):
-        if addr <= 0 or length <= 0 or addr + length - 1 > ADDRESS_MASK:
-            agreed += 1  # outside the function's contract: not asked
-            continue
-        want, got = _pages(addr, length), fn(addr, length)
-        if tuple(got) == want if isinstance(got, (tuple, list)) else False:
-            agreed += 1
-        elif not first:
-            first = f"page_span({addr:#x}, {length}) gave {got!r}, expected {want!r}"
-    return CheckResult("page_span", cases, agreed, first)
-
-
-def check_write_check(fn, seed: int = 0, cases: int = 200) -> CheckResult:
-    """Compare ``fn(writable, addr, length) -> bool`` with ``ProtectionDomain.can_write``.
-
-    ``writable`` is the domain's per-page boolean array (a read-only view).
+    The faults are the campaign's for (extension, seed) unless ``faults`` are given (for example
+    ``[fault_type.fault()]`` for a new fault type).
     """
-    k, domain = null_domain(seed)
-    rng = np.random.default_rng(seed)
-    view = domain.writable.view()
-    view.flags.writeable = False
-    agreed, first = 0, ""
-    for addr, length in _addresses(k, domain, rng, cases):
-        want = domain.can_write(addr, length)
-        got = fn(view, addr, length)
-        if isinstance(got, (bool, np.bool_)) and bool(got) == want:
-            agreed += 1
-        elif not first:
-            first = f"can_write({addr:#x}, {length}) gave {got!r}, expected {want!r}"
-    return CheckResult("write check", cases, agreed, first)
+    if faults is None:
+        faults = trial_faults(extension, seed, faults_per_trial)
+
+    def setup(kernel):
+        if hooks is not None and kernel.isolation is not None:
+            kernel.isolation.hooks = hooks        # before the load: domains and wrappers see it
+    return execute(extension, mode, seed, tuple(faults), setup=setup)[0]
 
 
-def check_crossings(fn, seed: int = 0, runs: tuple[float, ...] = (0.001, 0.002, 0.004)) -> CheckResult:
-    """Compare ``fn(events) -> (to_driver, to_kernel)`` with the XPC engine's own counters.
-
-    ``events`` is the kernel's trace after a short null-io run under Nooks.
-    """
-    agreed, first = 0, ""
-    for i, seconds in enumerate(runs):
-        k, _ = null_domain(seed + i)
-        k.run("null-io", seconds=seconds)
-        engine = k.isolation.xpc
-        want = (engine.to_driver, engine.to_kernel)
-        got = fn(list(k.events))
-        if isinstance(got, (tuple, list)) and tuple(got) == want:
-            agreed += 1
-        elif not first:
-            first = f"run of {seconds} s: gave {got!r}, expected {want!r}"
-    return CheckResult("crossings", len(runs), agreed, first)
+def trial_line(result) -> str:
+    """A trial in one stable line: its faults, its outcome, what Nooks did."""
+    faults = ", ".join(f"{f.type} in {f.function}" if f.function else f.type
+                       for f in result.faults)
+    line = f"{result.extension} seed {result.seed} [{faults}] {result.mode}: {result.outcome}"
+    if result.mode != "native":
+        line += (f", detected {'yes' if result.detected else 'no'}"
+                 f", recovered {'yes' if result.recovered else 'no'}")
+    line += f", activated {result.activated}"
+    if result.outcome != "none" and result.cause:
+        line += f" ({_short(result.cause)})"
+    return line
 
 
-def _wrapped_names(events) -> list[str]:
-    names = {e.detail.replace("<- ", "").replace(" ->", "") for e in events if e.kind == "xpc"}
-    return sorted(names)
+def workload_line(kernel, result) -> str:
+    """A workload's result in one stable line, with the crossings it made under Nooks."""
+    line = f"{result.workload} on {result.extension}: " + ("ok" if result.ok else
+                                                            f"FAILED ({_short(result.failure)})")
+    line += f", {result.operations} operations"
+    if kernel.isolation is not None:
+        x = kernel.isolation.xpc
+        line += f", {x.count} XPCs in {x.batches} deferred batches"
+    if kernel.verdict is not None:
+        line += f", kernel {kernel.verdict.kind}"
+    return line
 
 
-def check_wrapped_calls(fn, seed: int = 0, runs: tuple[float, ...] = (0.0, 0.001, 0.003)) -> CheckResult:
-    """Compare ``fn(events) -> sorted list of wrapped call names`` with the trace's own."""
-    agreed, first = 0, ""
-    for i, seconds in enumerate(runs):
-        k, _ = null_domain(seed + i)
-        if seconds:
-            k.run("null-io", seconds=seconds)
-        want, got = _wrapped_names(list(k.events)), fn(list(k.events))
-        if isinstance(got, list) and got == want:
-            agreed += 1
-        elif not first:
-            first = f"run of {seconds} s: {len(want)} names expected, got {got!r:.80}"
-    return CheckResult("wrapped calls", len(runs), agreed, first)
+def _short(text, width: int = 70) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[:width - 3] + "..."
 
 
-def check_outcome_counts(fn, seed: int = 0, trials: int = 6) -> CheckResult:
-    """Compare ``fn(trials) -> {outcome: count}`` with a count of seeded null-driver trials."""
-    from collections import Counter
-
-    from .faults import run_trial
-    agreed, first = 0, ""
-    for mode in ("native", "nooks"):
-        results = [run_trial("null", mode, seed=seed + i, faults_per_trial=1) for i in range(trials)]
-        want = dict(Counter(r.outcome for r in results))
-        got = fn(results)
-        if isinstance(got, dict) and got == want:
-            agreed += 1
-        elif not first:
-            first = f"{mode}: gave {got!r}, expected {want!r}"
-    return CheckResult("outcome counts", 2, agreed, first)
+__all__ = ["null_domain", "run_trial_with", "trial_line", "workload_line"]
 
 
-def check_xpc_cost(fn, names: tuple[str, ...] = ("paper", "tagged-tlb", "pkey", "3.4GHz")) -> CheckResult:
-    """Compare ``fn(cost) -> cycles`` with ``CostModel.xpc_cost`` for some named what-ifs."""
-    from .machine.costs import WHAT_IFS, CostModel
-    agreed, first = 0, ""
-    names = tuple(n for n in names if n in WHAT_IFS)
-    for name in names:
-        model = CostModel().what_if(name)
-        want, got = model.xpc_cost, fn(model)
-        if got == want:
-            agreed += 1
-        elif not first:
-            first = f"what-if {name}: gave {got!r}, expected {want!r}"
-    return CheckResult("xpc cost", len(names), agreed, first)
+def recovery_lines(record) -> list[str]:
+    """A recovery in stable lines: what it released, in order, and what it kept for the device
+    (routine names and object types, no addresses)."""
+    if record is None:
+        return ["no recovery"]
+    released = [s.rsplit(" via ", 1)[1] if " via " in s else s.split()[0] + " (forgotten)"
+                for s in record.released]
+    kept = [s.split()[0] for s in record.kept]
+    return [f"recovery of {record.extension}: policy {record.policy}, "
+            f"{'ok' if record.ok else 'FAILED'}, {len(record.errors)} error(s)",
+            "released in order: " + (", ".join(released) or "nothing"),
+            "kept for the device: " + (", ".join(kept) or "nothing")]
 
 
-__all__ = ["CheckResult", "check_crossings", "check_outcome_counts", "check_page_span",
-           "check_wrapped_calls", "check_write_check", "check_xpc_cost", "null_domain"]
+__all__ += ["recovery_lines"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, fields
+from typing import Callable
 
 from ..errors import choose
 
@@ -168,6 +169,63 @@ class Fault:
         where = f"{self.function}:{self.line}:{self.col} {self.node}" if self.function else "heap"
         params = f"bit={self.bit} count={self.count} where={self.where}"
         return f"{self.type} at {where} ({params})"
+
+
+@dataclass(frozen=True)
+class FaultType:
+    """A new fault type, defined outside the injector (the graded notebook 07).
+
+    ``arm(kernel, module, hit)`` is called when the faulty driver is loaded, after its imports are
+    linked, with its namespace in ``module.namespace`` (the driver's globals: rebinding an imported
+    kernel function there changes what the driver calls, as the injector's call-site faults do).
+    It must call ``hit()`` when the fault first does harm (the trial counts activations).
+    Pass :meth:`fault` to ``kernel.load(name, faults=[...])`` or to a trial's ``faults``.
+    """
+
+    name: str
+    arm: Callable
+    doc: str = ""
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name.isidentifier() or self.name in ALL_TYPES:
+            raise ValueError(f"a new fault type needs a new identifier name (not one of "
+                             f"{', '.join(ALL_TYPES)}), got {self.name!r}")
+        if not callable(self.arm):
+            raise ValueError(f"fault type {self.name}: arm must be a function, got {self.arm!r}")
+
+    def fault(self) -> "CustomFault":
+        return CustomFault(self)
+
+
+@dataclass(frozen=True)
+class CustomFault:
+    """One fault of a :class:`FaultType`: a dynamic fault (no rewrite of the driver's code)."""
+
+    kind: FaultType
+    function: str = ""
+
+    @property
+    def type(self) -> str:
+        return self.kind.name
+
+    def rewrite_scope(self) -> None:
+        return None
+
+    def arm(self, kernel, module) -> None:
+        done = []
+
+        def hit(detail: str = "") -> None:
+            if not done:
+                done.append(True)
+                kernel.events.add("fault", module.name, f"{self} activated{detail}")
+
+        self.kind.arm(kernel, module, hit)
+
+    def to_dict(self) -> dict:
+        return {"type": self.type}
+
+    def __str__(self) -> str:
+        return f"{self.type} (a new fault type)"
 
 
 def faults_to_json(faults) -> str:

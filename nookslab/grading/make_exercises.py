@@ -61,7 +61,24 @@ def execute(path: Path, timeout: int = 300) -> None:
     nb.metadata.setdefault("nookslab", {})["notebook"] = path.stem
     NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
                    resources={"metadata": {"path": str(path.parent)}}).execute()
+    for cell in nb.cells:
+        if cell.get("cell_type") == "code":
+            cell.outputs = coalesce_streams(cell.outputs)
     path.write_text(render(nb))
+
+
+def coalesce_streams(outputs: list) -> list:
+    """Join consecutive stream outputs of the same name: how the kernel chunked a cell's prints
+    depends on timing, and a stored notebook should not (nbval joins them too)."""
+    joined: list = []
+    for out in outputs:
+        prev = joined[-1] if joined else None
+        if (out.get("output_type") == "stream" and prev is not None
+                and prev.get("output_type") == "stream" and prev.get("name") == out.get("name")):
+            prev["text"] = prev["text"] + out["text"]
+        else:
+            joined.append(out)
+    return joined
 
 
 def main(argv: list[str] | None = None) -> int:

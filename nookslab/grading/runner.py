@@ -53,6 +53,25 @@ def _env() -> dict:
 _ANSI = re.compile(r"(?:\x1b|#x1B)\[[0-9;]*[A-Za-z]")
 
 
+def _diff_lines(lines: list[str]) -> tuple[str, str] | None:
+    """The first changed line of nbval's diff: ``+`` lines are the stored (expected) output,
+    ``-`` lines the new one; None when there is no such diff."""
+    plus = minus = None
+    for line in lines:
+        body = line[2:] if line.startswith("  ") else line
+        if body.startswith("+ ") and plus is None:
+            plus = body[2:]
+        elif body.startswith("- ") and minus is None:
+            minus = body[2:]
+        elif body.startswith(("=", "FAILED")):
+            break
+        if plus is not None and minus is not None:
+            break
+    if plus is None and minus is None:
+        return None
+    return (plus if plus is not None else "(no line)"), (minus if minus is not None else "(no line)")
+
+
 def _summarise(text: str) -> str:
     """The informative part of nbval's failure text: from the first mismatch or error on."""
     text = _ANSI.sub("", text or "")
@@ -66,7 +85,10 @@ def _summarise(text: str) -> str:
             kind = re.search(r"mismatch '([^']+)'", text)
             where = kind.group(1) if kind else "output"
             cut = pair.split("' == '", 1) if pair.startswith("'") else []
-            if len(cut) == 2:
+            first = _diff_lines(lines[i + 1:]) if "..." in pair else None
+            if first is not None:      # pytest elided the middle: show the first changed line
+                msg = f"{where} differs: expected {first[0]!r}, got {first[1]!r}"
+            elif len(cut) == 2:
                 msg = f"{where} differs: expected {cut[0]}', got '{cut[1]}"
             else:
                 msg = f"{where} differs: {pair}"

@@ -51,8 +51,11 @@ class Kernel:
     """
 
     def __init__(self, mode: str = "native", seed: int = 0, memory: int = DEFAULT_MEMORY,
-                 cost: CostModel | None = None, step_budget: int = DEFAULT_STEP_BUDGET):
+                 cost: CostModel | None = None, step_budget: int = DEFAULT_STEP_BUDGET,
+                 hooks=None):
         self.mode = choose(mode, available_modes(), "mode")
+        if hooks is not None and self.mode == "native":
+            raise ValueError("hooks replace parts of Nooks: boot mode 'nooks', not 'native'")
         if isinstance(seed, np.random.SeedSequence):
             self.seed_sequence = seed
             self.seed = seed.entropy
@@ -104,7 +107,7 @@ class Kernel:
         self.loader = ModuleLoader(self)
         if self.mode != "native":
             from .. import nooks
-            self.isolation = nooks.install(self)
+            self.isolation = nooks.install(self, hooks)
         self.events.add("boot", "kernel", f"mode={self.mode} seed={self.seed} "
                                           f"memory={memory // 1024} KiB")
 
@@ -313,7 +316,8 @@ def describe(exc: BaseException) -> str:
 
 
 def boot(mode: str = "native", seed: int = 0, memory: int = DEFAULT_MEMORY,
-         cost: CostModel | None = None, step_budget: int = DEFAULT_STEP_BUDGET) -> Kernel:
+         cost: CostModel | None = None, step_budget: int = DEFAULT_STEP_BUDGET,
+         hooks=None) -> Kernel:
     """Boot a fresh simulated kernel.
 
     Parameters
@@ -325,5 +329,8 @@ def boot(mode: str = "native", seed: int = 0, memory: int = DEFAULT_MEMORY,
     seed: seeds every random choice of this kernel (workload data, device timing).
     memory: bytes of simulated RAM (default 16 MiB).
     cost: the cycle cost model (default: the paper's 1.7 GHz Pentium 4).
+    hooks: a :class:`~nookslab.nooks.hooks.NooksHooks` of student parts of Nooks (nooks mode
+        only; default: the package's own).
     """
-    return Kernel(mode=mode, seed=seed, memory=memory, cost=cost, step_budget=step_budget)
+    return Kernel(mode=mode, seed=seed, memory=memory, cost=cost, step_budget=step_budget,
+                  hooks=hooks)

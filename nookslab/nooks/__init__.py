@@ -14,7 +14,8 @@ no name bound to the MMU or the layer: only wrappers lead out of a domain.
 from .manager import IsolationManager, install
 from .recovery import Agent, Recovery, RecoveryStep
 from .domain import ProtectionDomain
+from .hooks import NooksHooks
 from .tracker import ObjectTracker, TrackedObject, TrackedType
 
-__all__ = ["Agent", "IsolationManager", "ObjectTracker", "ProtectionDomain", "Recovery",
+__all__ = ["Agent", "IsolationManager", "NooksHooks", "ObjectTracker", "ProtectionDomain", "Recovery",
            "RecoveryStep", "TrackedObject", "TrackedType", "install"]

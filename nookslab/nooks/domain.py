@@ -45,7 +45,12 @@ class ProtectionDomain:
         self.pages = k.machine.pages
         self.owner = self.pages.new_owner(f"domain {name}")
         self.pt = PageTable(name, k.mmu.kernel_pt)
-        self.pt.array &= PRESENT                  # the kernel, read-only
+        hooks = getattr(manager, "hooks", None)
+        if hooks is not None and hooks.page_table is not None:      # a student's build
+            self.pt.array[:] = _built_table(hooks.page_table, k.mmu.kernel_pt.array)
+        else:
+            self.pt.array &= PRESENT              # the kernel, read-only
+        self._write_check = hooks.write_check if hooks is not None else None
         self.writable = np.zeros(ADDRESS_PAGES, dtype=bool)
         self.grants: dict[int, int] = {}          # page -> grant count (page tracker)
         self.heap = Heap(f"domain {name}", k.mmu, self.pages, self.owner,
@@ -88,6 +93,10 @@ class ProtectionDomain:
         self.pt.array[first:last + 1] = self.mmu.kernel_pt.array[first:last + 1] & PRESENT
 
     def can_write(self, addr: int, length: int) -> bool:
+        if self._write_check is not None:          # a student's check (nooks/hooks.py)
+            view = self.writable.view()
+            view.flags.writeable = False
+            return bool(self._write_check(view, addr, length))
         if length <= 0:
             return True
         if addr <= 0 or addr + length - 1 > ADDRESS_MASK:
@@ -190,6 +199,15 @@ class ProtectionDomain:
     def __repr__(self) -> str:
         state = "destroyed" if self.destroyed else ("failed" if self.failed else "live")
         return f"<ProtectionDomain {self.name} {state}: {', '.join(self.modules)}>"
+
+
+def _built_table(build, kernel_flags: np.ndarray) -> np.ndarray:
+    """A page table from ``build(copy of the kernel's flags)``, checked for shape."""
+    table = np.asarray(build(kernel_flags.copy()))
+    if table.shape != kernel_flags.shape:
+        raise ValueError(f"page_table hook must return {kernel_flags.shape[0]} page flags, "
+                         f"got shape {table.shape}")
+    return table.astype(np.uint8)
 
 
 def _pages(addr: int, length: int) -> tuple[int, int]:

@@ -14,6 +14,7 @@ from functools import partial
 from ..kernel.api import INTRINSICS
 from ..kernel.module import Linker, LinkError
 from .domain import ProtectionDomain
+from .hooks import NO_HOOKS, NooksHooks
 from .interfaces import Catalog
 from .recovery import RecoveryManager
 from .wrappers import WrapperFactory
@@ -53,8 +54,11 @@ class IsolationManager:
     for extensions that share one domain (the paper's figure 2).
     """
 
-    def __init__(self, kernel):
+    def __init__(self, kernel, hooks: NooksHooks | None = None):
         self.kernel = kernel
+        self.hooks = NO_HOOKS if hooks is None else hooks     # student parts (nooks/hooks.py)
+        if not isinstance(self.hooks, NooksHooks):
+            raise ValueError(f"hooks must be a NooksHooks, got {hooks!r}")
         self.catalog = Catalog(kernel)
         self.xpc = XpcEngine(self)
         self.wrappers = WrapperFactory(self)
@@ -226,8 +230,9 @@ class _Ret:
 _RET = _Ret()
 
 
-def install(kernel) -> IsolationManager:
-    """Install Nooks on ``kernel`` (called by ``Kernel.__init__`` when mode is not native)."""
+def install(kernel, hooks: NooksHooks | None = None) -> IsolationManager:
+    """Install Nooks on ``kernel`` (called by ``Kernel.__init__`` when mode is not native);
+    ``hooks`` plugs in student parts of the mechanism (see :mod:`.hooks`)."""
     # A Layout with a field called "name" (net_device) shadows its struct name: file every
     # type under its C name so interfaces and layouts meet.
     for key, layout in list(kernel.object_types.items()):
@@ -235,7 +240,7 @@ def install(kernel) -> IsolationManager:
         if key != cname:
             del kernel.object_types[key]
             kernel.object_types.setdefault(cname, layout)
-    manager = IsolationManager(kernel)
+    manager = IsolationManager(kernel, hooks)
     kernel.linker = NooksLinker(kernel, manager)
     kernel.subsystems["nooks"] = manager        # its held_by joins kernel.held_by (leak reports)
     from .approaches import configure

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from ..kernel.panic import KernelPanic, ProcessKilled
+from .hooks import POLICIES
 from .interfaces import DETACH_ROUTINES, SYNC_ROUTINES
 from .xpc import DomainFault
 
@@ -246,6 +247,8 @@ class RecoveryManager:
         if unloading:
             policy = "disable"                  # rmmod was asked for: finish it, no restart
             step("agent policy", "failed during rmmod: release, no restart")
+        elif self.manager.hooks.policy is not None:     # a student's policy (nooks/hooks.py)
+            policy = self._hook_policy(name, cause, step)
         elif policy in ("restart", "shadow") and not self._restart_allowed(name):
             policy = "disable"
             step("agent policy", "restart limit reached: disable")
@@ -353,6 +356,15 @@ class RecoveryManager:
                 self.kernel.irqs.disable_irq(irq)
                 masked.append(irq)
 
+    def _hook_policy(self, name: str, cause: str, step) -> str:
+        """Ask the policy hook; anything but "restart" or "disable" disables (and says so)."""
+        self._restart_allowed(name)                 # drops restarts older than the interval
+        choice = self.manager.hooks.policy(name, len(self.restarts.get(name, [])), cause)
+        if choice not in POLICIES:
+            step("agent policy", f"policy returned {choice!r}, not one of {POLICIES}: disable")
+            return "disable"
+        return choice
+
     def _restart_allowed(self, name: str) -> bool:
         k = self.kernel
         window = k.clock.cycles(self.agent.interval)
@@ -365,6 +377,14 @@ class RecoveryManager:
 
     def _release(self, domain, record: Recovery, physical: bool) -> list:
         """Step 4: release every tracked object the device cannot touch; return the others."""
+        collect = self.manager.hooks.collect
+        if collect is not None:                     # a student's collection (nooks/hooks.py)
+            release, kept = collect(domain.tracker.enumerate()[::-1])   # oldest first
+            for obj in kept:
+                record.kept.append(obj.describe())
+            for obj in release:
+                self._release_one(domain, obj, record)
+            return list(kept)
         kept = []
         for obj in domain.tracker.enumerate():
             if obj.type.physical:

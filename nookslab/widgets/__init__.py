@@ -8,11 +8,13 @@ logic::
     dashboard(extension="null", mode="both")          # the panel and every view
     dashboard(nl.boot(mode="nooks", seed=0))          # ... showing a kernel of your own first
 
+Figure 2 (domains around the kernel): :func:`figure2`, its data :func:`architecture`.
 Views: :class:`FaultPanel` (issue 7 item 1), :class:`MemoryMap` (2), :class:`XpcTrace` (3),
 :class:`TrackerView` (4), :class:`RecoveryTimeline` (5), :class:`CampaignExplorer` (6).
 """
 from __future__ import annotations
 
+from .architecture import architecture, figure2
 from .campaign import CampaignExplorer
 from .dashboard import Dashboard, dashboard
 from .memmap import MemoryMap
@@ -21,4 +23,4 @@ from .tracker import RecoveryTimeline, TrackerView
 from .xpctrace import XpcTrace
 
 __all__ = ["CampaignExplorer", "Dashboard", "FaultPanel", "MemoryMap", "RecoveryTimeline",
-           "TrackerView", "TrialRun", "XpcTrace", "dashboard"]
+           "TrackerView", "TrialRun", "XpcTrace", "architecture", "dashboard", "figure2"]

@@ -41,3 +41,16 @@ def test_lessons_and_solutions_are_committed_executed():
             nb = nbformat.read(path, as_version=4)
             code = [c for c in nb.cells if c.cell_type == "code"]
             assert code and all(c.execution_count is not None for c in code), path.name
+
+
+def test_stored_notebooks_keep_each_cells_prints_in_one_stream_output():
+    from nookslab.grading.make_exercises import coalesce_streams
+    outs = [nbformat.v4.new_output("stream", name="stdout", text="a"),
+            nbformat.v4.new_output("stream", name="stdout", text="b\n"),
+            nbformat.v4.new_output("stream", name="stderr", text="c\n")]
+    assert [o["text"] for o in coalesce_streams(outs)] == ["ab\n", "c\n"]
+    for folder in (NOTEBOOKS, SOLUTIONS):
+        for path in folder.glob("*.ipynb"):
+            for cell in nbformat.read(path, as_version=4).cells:
+                kinds = [(o.output_type, o.get("name")) for o in cell.get("outputs", [])]
+                assert all(a != b or a[0] != "stream" for a, b in zip(kinds, kinds[1:])), path.name
