@@ -182,6 +182,11 @@ class Kernel:
         finally:
             cpu.disarm(saved)
             self.current = previous
+            if previous is None:
+                # iret to user mode pops the user's EFLAGS, whose IF is always set: a system
+                # call that left interrupts off gets them back on its way out (x86, Linux 2.4).
+                # Only code that then waits inside the kernel with IF clear hangs the machine.
+                cpu.irq_enabled = True
             if previous is None and self.isolation is not None and self.verdict is None:
                 self.isolation.returned_to_user()      # Nooks hook: the recovery agent may run
 
