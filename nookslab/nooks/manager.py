@@ -164,6 +164,25 @@ class IsolationManager:
             if obj is not None:
                 self.wrappers.forget(domain, obj)
 
+    def check_release(self, type_name: str, addr: int) -> None:
+        """A kernel helper is about to free an object whose address it read from an extension's
+        memory (``skb_ring_purge``): the check the wrapper of each single free would make.
+
+        Called inside a kernel wrapper (the top XPC frame is the extension's call into the
+        kernel): unless that domain's tracker holds ``addr`` as a ``type_name``, the wrapper
+        refuses it as a bad parameter (``CheckFailed``), as ``dev_kfree_skb`` of the same
+        pointer would be refused. Outside any domain (the native path, the kernel's own
+        calls) nothing is checked.
+        """
+        frames = self.xpc.frames
+        if not frames or frames[-1].to_driver:
+            return
+        domain = frames[-1].domain
+        if domain.tracker.find(addr & 0xFFFFFFFF, type_name) is None:
+            from .wrappers import CheckFailed
+            raise CheckFailed(f"{type_name} {addr & 0xFFFFFFFF:#010x} is not one the extension "
+                              f"owns (freed already, or never allocated)")
+
     def returned_to_user(self) -> None:
         """A system call returned to user mode: a pending recovery's agent may run now."""
         if self.recovery.pending:
