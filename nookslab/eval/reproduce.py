@@ -111,7 +111,7 @@ def manual(seed: int | None = None, json=None) -> int:
     rows = []
     print("manual bugs (paper: all detected and recovered)")
     for ext in extensions:
-        for bug, faults in manual_bugs(ext).items():
+        for bug, faults in manual_bugs(ext, seed).items():
             if not faults:
                 print(f"  {ext:<8} {bug:<30} no site in this driver")
                 continue
