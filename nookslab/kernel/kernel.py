@@ -154,6 +154,8 @@ class Kernel:
             base = self.machine.pages.alloc(USER_PAGES, self.user_owner)
         except OutOfMemory as exc:
             raise self.panic(f"out of memory spawning {name}: {exc}")
+        if self.isolation is not None:         # Nooks hook: no domain maps user memory
+            self.isolation.user_pages_added(base, USER_PAGES)
         proc = Process(len(self.processes) + 1, name, base, USER_PAGES * PAGE_SIZE)
         self.processes.append(proc)
         return proc
