@@ -111,7 +111,7 @@ def manual(seed: int | None = None, json=None) -> int:
     rows = []
     print("manual bugs (paper: all detected and recovered)")
     for ext in extensions:
-        for bug, faults in manual_bugs(ext).items():
+        for bug, faults in manual_bugs(ext, seed).items():
             if not faults:
                 print(f"  {ext:<8} {bug:<30} no site in this driver")
                 continue
@@ -125,8 +125,9 @@ def manual(seed: int | None = None, json=None) -> int:
 
 
 def vfat(trials: int | None = None, seed: int | None = None, json=None) -> int:
-    """Share of VFAT recoveries that leave fsck errors, without and with sync-before-release."""
-    from .manual import vfat_recovery_errors, vfat_available
+    """Share of VFAT recoveries that leave lost or corrupt files on disk (fsck errors, or
+    accepted updates dropped), without and with sync-before-release."""
+    from .manual import vfat_available, vfat_recovery_damage
     reason = vfat_available()
     if reason:
         print(f"vfat recovery errors: not available yet ({reason})")
@@ -135,13 +136,15 @@ def vfat(trials: int | None = None, seed: int | None = None, json=None) -> int:
     seed = 0 if seed is None else seed
     out = {}
     for sync in (False, True):
-        recoveries, damaged = vfat_recovery_errors(trials, seed, sync)
+        counts = vfat_recovery_damage(trials, seed, sync)
+        recoveries, damaged = counts["recoveries"], counts["damaged"]
         share = damaged / recoveries if recoveries else None
         key = "with_sync" if sync else "without_sync"
-        out[key] = dict(recoveries=recoveries, damaged=damaged, share=share)
+        out[key] = dict(counts, share=share)
         shown = "-" if share is None else f"{share:.0%}"
-        print(f"  {key:<13} recoveries {recoveries:>4}, left fsck errors {damaged:>4} ({shown}); "
-              f"paper {paper.VFAT_CORRUPTION[key]:.0%}")
+        print(f"  {key:<13} recoveries {recoveries:>4}, left lost or corrupt files {damaged:>4} "
+              f"({shown}: fsck errors {counts['fsck_errors']}, dropped updates "
+              f"{counts['lost_updates']}); paper {paper.VFAT_CORRUPTION[key]:.0%}")
     if json is not None:
         Path(json).write_text(_json.dumps(out, indent=1))
     return 0

@@ -314,7 +314,12 @@ class CampaignResult:
 def crash_kind(cause: str) -> str:
     """A short class for a crash cause (what the residual-crash breakdown groups by)."""
     if cause.startswith("hang"):
-        return "hang with interrupts off" if "interrupts off" in cause else "hang"
+        if "livelock" in cause:
+            return "livelock (no end to device events)"
+        off = "interrupts off" in cause
+        if "deadlock" in cause:      # a lock that can never be released: the paper's residue
+            return "deadlock with interrupts off" if off else "deadlock"
+        return "hang with interrupts off" if off else "hang"
     if "killing interrupt handler" in cause:
         return "oops in interrupt context"
     if "kernel BUG" in cause:

@@ -18,10 +18,12 @@ from __future__ import annotations
 import html
 import zlib
 from dataclasses import asdict, dataclass
+from types import SimpleNamespace
 
 import numpy as np
 
 from ..errors import choose, positive_int
+from ..kernel.panic import KernelPanic
 from .types import Fault
 
 TRIAL_SECONDS = 0.02        # simulated seconds of workload per trial (a few hundred operations)
@@ -257,6 +259,13 @@ def execute(extension: str, mode: str, seed: int, faults: tuple[Fault, ...],
         return _classify(kernel, workload, first, second, base), kernel
     except Exception as exc:                   # noqa: BLE001 - recorded, never raised
         error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    except KernelPanic:
+        if kernel is not None and kernel.verdict is not None:
+            # the system died outside a workload's own calls (spawning its process ran out
+            # of memory the faulty driver took): a crash verdict like any other
+            gone = SimpleNamespace(failure=f"system is down ({kernel.verdict})", ok=False)
+            return _classify(kernel, workload_for(extension), gone, None, base), kernel
+        error = "KernelPanic escaped without a verdict"
     except BaseException as exc:               # a KernelPanic/ProcessKilled that escaped
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise

@@ -159,6 +159,8 @@ class Kernel:
             base = self.machine.pages.alloc(USER_PAGES, self.user_owner)
         except OutOfMemory as exc:
             raise self.panic(f"out of memory spawning {name}: {exc}")
+        if self.isolation is not None:         # Nooks hook: no domain maps user memory
+            self.isolation.user_pages_added(base, USER_PAGES)
         proc = Process(len(self.processes) + 1, name, base, USER_PAGES * PAGE_SIZE)
         self.processes.append(proc)
         return proc
@@ -187,6 +189,11 @@ class Kernel:
         finally:
             cpu.disarm(saved)
             self.current = previous
+            if previous is None:
+                # iret to user mode pops the user's EFLAGS, whose IF is always set: a system
+                # call that left interrupts off gets them back on its way out (x86, Linux 2.4).
+                # Only code that then waits inside the kernel with IF clear hangs the machine.
+                cpu.irq_enabled = True
             if previous is None and self.isolation is not None and self.verdict is None:
                 self.isolation.returned_to_user()      # Nooks hook: the recovery agent may run
 

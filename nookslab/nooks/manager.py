@@ -12,6 +12,7 @@ from __future__ import annotations
 from functools import partial
 
 from ..kernel.api import INTRINSICS
+from ..machine.memory import PAGE_SHIFT
 from ..kernel.module import Linker, LinkError
 from .domain import ProtectionDomain
 from .hooks import NO_HOOKS, NooksHooks
@@ -98,6 +99,7 @@ class IsolationManager:
         domain = self.domains.get(dname)
         if domain is None or domain.failed or domain.destroyed:
             domain = self.domain_class(self, dname)
+            self._unmap_user(domain)
             self.domains[dname] = domain
         domain.modules.append(module.name)
         module.domain = domain
@@ -170,6 +172,54 @@ class IsolationManager:
             obj = domain.tracker.objects.get(addr, {}).get(type_name)
             if obj is not None:
                 self.wrappers.forget(domain, obj)
+
+    def user_pages_added(self, base: int, count: int) -> None:
+        """A process got user pages: no protection domain maps them (see :meth:`_unmap_user`)."""
+        for domain in self.domains.values():
+            if not domain.destroyed:
+                domain.pt.array[base >> PAGE_SHIFT:(base >> PAGE_SHIFT) + count] = 0
+
+    def _unmap_user(self, domain) -> None:
+        """A domain's page table is one copy of the kernel's for every task that calls in, so
+        it cannot hold any one process's user mappings: a driver that dereferences a user
+        pointer itself (not through ``copy_from_user``/``copy_to_user``, which run in the
+        kernel) faults in its domain, as the paper's manual user-pointer bugs did."""
+        pages = self.kernel.machine.pages
+        user = pages.owner == self.kernel.user_owner
+        domain.pt.array[:len(user)][user] = 0
+
+    def check_release(self, type_name: str, addr: int) -> None:
+        """A kernel helper is about to free an object whose address it read from an extension's
+        memory (``skb_ring_purge``): the check the wrapper of each single free would make.
+
+        Called inside a kernel wrapper (the top XPC frame is the extension's call into the
+        kernel): unless that domain's tracker holds ``addr`` as a ``type_name``, the wrapper
+        refuses it as a bad parameter (``CheckFailed``), as ``dev_kfree_skb`` of the same
+        pointer would be refused. Outside any domain (the native path, the kernel's own
+        calls) nothing is checked.
+        """
+        frames = self.xpc.frames
+        if not frames or frames[-1].to_driver:
+            return
+        domain = frames[-1].domain
+        if domain.tracker.find(addr & 0xFFFFFFFF, type_name) is None:
+            from .wrappers import CheckFailed
+            raise CheckFailed(f"{type_name} {addr & 0xFFFFFFFF:#010x} is not one the extension "
+                              f"owns (freed already, or never allocated)")
+
+    def check_unregistered(self, type_name: str, addr: int) -> None:
+        """The extension frees a ``type_name`` (``free_netdev``): the tracker recorded every
+        registration it made, so the wrapper refuses to free one the kernel still reaches
+        through a live registration (a bad parameter, caught before the kernel uses freed
+        memory). Outside any domain nothing is checked."""
+        frames = self.xpc.frames
+        if not frames or frames[-1].to_driver:
+            return
+        held = frames[-1].domain.tracker.registered_with(addr & 0xFFFFFFFF)
+        if held:
+            from .wrappers import CheckFailed
+            raise CheckFailed(f"{type_name} {addr & 0xFFFFFFFF:#010x} is still registered "
+                              f"({held[0]}): it cannot be freed")
 
     def returned_to_user(self) -> None:
         """A system call returned to user mode: a pending recovery's agent may run now."""

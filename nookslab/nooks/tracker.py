@@ -123,6 +123,11 @@ class ObjectTracker:
             return obj
         return None
 
+    def registered_with(self, addr: int) -> list[str]:
+        """The live registrations (``register_netdev``...) that name ``addr`` in their key:
+        the kernel still reaches the object through them."""
+        return [kind for (kind, key) in self.registrations if addr in key]
+
     def known(self, addr: int) -> list[str]:
         """Type names tracked at ``addr`` (to tell 'wrong type' from 'unknown pointer')."""
         names = list(self.objects.get(addr, {}))

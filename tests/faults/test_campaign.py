@@ -128,3 +128,16 @@ def test_a_dask_cluster_runs_a_campaign_unchanged(serial):
         result = Campaign(["null"], trials=30, seed=7, modes=NATIVE).run(
             executor=client.get_executor(), progress=False)
     assert outcomes(result) == outcomes(serial)
+
+
+@pytest.mark.parametrize("cause, kind", [
+    ("hang: deadlock on spinlock 0x1 in sb after 20000 steps with interrupts off (in domain sb)",
+     "deadlock with interrupts off"),
+    ("hang: no progress in e1000 after 20000 steps with interrupts off", "hang with interrupts off"),
+    ("hang: livelock: no end after 9000 device events and interrupts (1.0 simulated ms)",
+     "livelock (no end to device events)"),
+    ("panic: Aiee, killing interrupt handler! x (irq 3)", "oops in interrupt context"),
+    ("panic: kernel BUG: y (integrity check)", "kernel integrity check (BUG)")])
+def test_crash_kinds_tell_deadlocks_from_other_hangs(cause, kind):
+    from nookslab.faults.campaign import crash_kind
+    assert crash_kind(cause) == kind

@@ -43,6 +43,8 @@ class NetSubsystem(SkbFunctions, NetDeviceFunctions, InetFunctions, MiiFunctions
             entry = info + i * BUFFER_INFO.size
             skb = m.ld32(entry + BUFFER_INFO.skb)
             if skb:
+                if self.k.isolation is not None:     # Nooks hook: the tracker checks each one
+                    self.k.isolation.check_release("sk_buff", skb)
                 self.kfree_skb(skb)
                 m.st32(entry + BUFFER_INFO.skb, 0)
                 freed += 1

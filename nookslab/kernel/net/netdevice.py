@@ -121,6 +121,8 @@ class NetDeviceFunctions:
     @export(obj("dev", "net_device"), releases="dev")
     def free_netdev(self, dev: int) -> None:
         """Free a net_device from alloc_etherdev (after unregister_netdev)."""
+        if self.k.isolation is not None:         # Nooks hook: the tracker knows registrations
+            self.k.isolation.check_unregistered("net_device", dev)
         if dev in self.netdevs:
             raise KernelBug(f"free_netdev of registered device {dev:#010x}")
         if self.allocated.pop(dev, None) is None:
