@@ -1,8 +1,15 @@
 """Spinlocks and wait queues, in simulated memory.
 
-On a uniprocessor a spinlock that is already held can never be released while we spin: the CPU
-spins forever. With interrupts off (``spin_lock_irqsave``) nothing can interrupt it either, and the
-system is dead: the hang verdict of the paper's four residual Nooks crashes.
+The simulated machine has one CPU and its kernel is built the way Nooks' was: for a uniprocessor
+(SOSP'03 ran Linux 2.4.18 on one Pentium 4; Nooks' current-task hack works only on a
+uniprocessor). In such a build Linux 2.4 compiles ``spin_lock``/``spin_unlock`` to nothing
+(include/linux/spinlock.h without CONFIG_SMP): the lock word is kept here only for the debug magic
+check and for the trace. What a lock does on one CPU is the interrupt flag: ``spin_lock_irqsave``
+turns interrupts off and ``spin_unlock_irqrestore`` turns them back on. So a dropped unlock does
+not spin on the lock; it leaves interrupts off, and the machine dies only if code then waits for
+an interrupt with the flag clear (a polling loop, a handler that never returns): the deadlocks
+with interrupts off of the paper's four residual Nooks crashes, found by the CPU's watchdog.
+Returning to user mode turns interrupts on again, as ``iret`` does.
 """
 from __future__ import annotations
 
@@ -68,14 +75,17 @@ class SyncSubsystem:
     def _take(self, lock: int) -> None:
         if self.mmu.ld32(lock + SPINLOCK.magic) != SPINLOCK_MAGIC:
             raise KernelBug(f"spinlock at {lock:#010x}: bad magic")
-        if self.mmu.ld32(lock + SPINLOCK.lock):
-            self.cpu.spin(f"deadlock on spinlock {lock:#010x}")
-        self.mmu.st32(lock + SPINLOCK.lock, 1)
+        held = self.mmu.ld32(lock + SPINLOCK.lock)
+        if held:            # would deadlock on SMP; a uniprocessor build takes it again
+            self.k.events.add("lock", "kernel", f"spinlock {lock:#010x} taken while held "
+                              "(a no-op on a uniprocessor)")
+        self.mmu.st32(lock + SPINLOCK.lock, held + 1 if held < 0xFFFF else held)
 
     def _release(self, lock: int) -> None:
         if self.mmu.ld32(lock + SPINLOCK.magic) != SPINLOCK_MAGIC:
             raise KernelBug(f"spinlock at {lock:#010x}: bad magic")
-        self.mmu.st32(lock + SPINLOCK.lock, 0)
+        held = self.mmu.ld32(lock + SPINLOCK.lock)
+        self.mmu.st32(lock + SPINLOCK.lock, held - 1 if held else 0)
 
     # -- wait queues ------------------------------------------------------------------------
     @export(obj("wq", "wait_queue_head_t", "out"))

@@ -22,7 +22,7 @@ ACT_NOTHING = 0
 ACT_RAISE = 1          # divide by zero
 ACT_WILD = 2           # store through a NULL pointer
 ACT_SPIN = 3           # loop forever (interrupts are off in a handler)
-ACT_DEADLOCK = 4       # take the private lock twice
+ACT_DEADLOCK = 4       # wait, holding the lock with interrupts off, for an interrupt
 
 BELL_PRIV = Layout("bell_priv", [
     ("pdev", "ptr"), ("regs", "ptr"), ("irq", "u32"), ("lock", SPINLOCK.size),
@@ -43,9 +43,16 @@ def _misbehave(p):
         while True:
             pass
     if action == ACT_DEADLOCK:
-        spin_lock(p + BELL_PRIV.lock)
-        spin_lock(p + BELL_PRIV.lock)
+        _wait_for_interrupt_locked(p)
     return 0
+
+
+def _wait_for_interrupt_locked(p):
+    """The uniprocessor deadlock: the lock turns interrupts off, then we wait for one."""
+    spin_lock_irqsave(p + BELL_PRIV.lock)
+    seen = ld32(p + BELL_PRIV.irqs)
+    while ld32(p + BELL_PRIV.irqs) == seen:
+        pass
 
 
 def bell_interrupt(irq, dev_id):
@@ -104,9 +111,15 @@ def spin_irqs_on():
 
 
 def deadlock_irqsave():
+    _wait_for_interrupt_locked(priv)
+
+
+def lock_twice():
+    """Take the private lock twice: a deadlock on SMP, nothing on a uniprocessor build."""
     p = priv
-    spin_lock_irqsave(p + BELL_PRIV.lock)
-    spin_lock_irqsave(p + BELL_PRIV.lock)
+    spin_lock(p + BELL_PRIV.lock)
+    spin_lock(p + BELL_PRIV.lock)
+    return 7
 
 
 def lock_and_crash():
