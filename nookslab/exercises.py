@@ -7,10 +7,19 @@ Student code enters only through explicit parameters (STYLE.md, "Notebooks"): a
 knows the answers: each helper runs the simulation with the student's piece in place and returns
 what happened as one stable line of text (the grader compares it with the solution's, under nbval).
 A wrong piece shows as a different line: a crash, a failed workload, a different count.
+
+The checks replay two explicit faults of the null driver (:data:`WILD_STORE`, :data:`BAD_COPY`)
+rather than random faults picked by a trial seed: what a seed's random fault does changes whenever
+the fault model or the driver does, while these two always aim at a kernel page, one through the
+MMU (a store the domain's page table must refuse) and one through a wrapper (a copy the write
+check must refuse). Natively both crash the kernel; under Nooks both are caught and recovered.
 """
 from __future__ import annotations
 
+import sys
+
 from .faults.trial import execute, trial_faults
+from .faults.types import CustomFault, FaultType
 from .kernel import boot
 from .nooks.hooks import NooksHooks
 
@@ -71,6 +80,91 @@ def _short(text, width: int = 70) -> str:
 
 
 __all__ = ["null_domain", "run_trial_with", "trial_line", "workload_line"]
+
+
+# -- explicit faults for the checks -------------------------------------------------------------
+def _device_file(kernel, name: str = "null0") -> int:
+    """The kernel's ``struct file`` for ``/dev/<name>`` opened by the current process (0 if none):
+    a kernel heap object the driver's domain may read but never write."""
+    proc = kernel.current
+    if proc is None:
+        return 0
+    majors = {d.major for d in kernel.subsystems["chrdev"].devices.values() if d.name == name}
+    return next((f for major, f in proc.files.values() if major in majors), 0)
+
+
+def _arm_wild_store(kernel, module, hit):
+    ns = module.namespace
+    real_copy, real_st32 = ns["copy_from_user"], ns["st32"]
+    state = {"armed": False, "fired": False}
+
+    def copy_from_user(to, from_user, n):
+        state["armed"] = not state["fired"]
+        return real_copy(to, from_user, n)
+
+    def st32(addr, value):
+        if state["armed"] and sys._getframe(1).f_code.co_name == "null_write":
+            state["armed"] = False
+            target = _device_file(kernel)
+            if target:
+                state["fired"] = True
+                hit()
+                return real_st32(target - 4, value)   # the slab red zone before struct file
+        return real_st32(addr, value)
+
+    ns["copy_from_user"], ns["st32"] = copy_from_user, st32
+
+
+def _arm_bad_copy(kernel, module, hit):
+    ns = module.namespace
+    real_copy = ns["copy_from_user"]
+    state = {"fired": False}
+
+    def copy_from_user(to, from_user, n):
+        if not state["fired"]:
+            target = _device_file(kernel)
+            if target:
+                state["fired"] = True
+                hit()
+                return real_copy(target, from_user, n)  # the user's bytes over struct file
+        return real_copy(to, from_user, n)
+
+    ns["copy_from_user"] = copy_from_user
+
+
+#: A corrupted address computation aimed at a kernel page (a PTR fault made explicit): the first
+#: store ``null_write`` makes after its user copy (``p->done = 0``) lands instead 4 bytes before
+#: the kernel's ``struct file`` for the open ``/dev/null0``, in that object's slab red zone. It
+#: goes through the MMU only: natively the kernel finds its heap corrupt when it frees the file
+#: (a crash); under Nooks the domain's page table must make the store fault.
+WILD_STORE = FaultType("WILD_STORE", _arm_wild_store,
+                       "null_write's first store after its user copy lands in the red zone "
+                       "before the kernel's struct file for /dev/null0")
+
+#: A copy into a kernel object (a wrong destination, as a DST fault on an argument): the first
+#: ``copy_from_user`` of ``null_write`` copies the user's block over the kernel's ``struct file``
+#: for the open ``/dev/null0`` (and the kernel heap after it) instead of into the DMA buffer. The
+#: kernel does the copy, so no page table stops it: natively the kernel finds its heap corrupt (a
+#: crash); under Nooks the copy_from_user wrapper's buffer check (``domain.can_write``) must
+#: refuse it.
+BAD_COPY = FaultType("BAD_COPY", _arm_bad_copy,
+                     "null_write's copy_from_user writes over the kernel's struct file for "
+                     "/dev/null0 instead of the DMA buffer")
+
+
+def wild_store(hooks: NooksHooks | None = None, mode: str = "nooks", seed: int = 0):
+    """A trial of the null driver with the :data:`WILD_STORE` fault, ``hooks`` plugged in."""
+    return run_trial_with("null", seed, hooks, mode=mode,
+                          faults=[CustomFault(WILD_STORE, "null_write")])
+
+
+def bad_copy(hooks: NooksHooks | None = None, mode: str = "nooks", seed: int = 0):
+    """A trial of the null driver with the :data:`BAD_COPY` fault, ``hooks`` plugged in."""
+    return run_trial_with("null", seed, hooks, mode=mode,
+                          faults=[CustomFault(BAD_COPY, "null_write")])
+
+
+__all__ += ["BAD_COPY", "WILD_STORE", "bad_copy", "wild_store"]
 
 
 def recovery_lines(record) -> list[str]:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import nookslab as nl
-from nookslab.exercises import recovery_lines, run_trial_with
+from nookslab.exercises import bad_copy, recovery_lines, run_trial_with, wild_store
 from nookslab.faults.types import FaultType
 from nookslab.machine.costs import CostModel
 from nookslab.machine.mmu import PRESENT
@@ -32,10 +32,16 @@ def test_hooks_that_copy_the_package_change_nothing():
 
 
 def test_a_page_table_with_kernel_pages_writable_misses_a_wild_store():
-    good = run_trial_with("null", 260, NooksHooks(page_table=lambda f: f & PRESENT))
-    bad = run_trial_with("null", 260, NooksHooks(page_table=lambda f: f))
-    assert (good.outcome, good.detected) == ("none", True)
-    assert (bad.outcome, bad.detected) == ("nonfatal", False)
+    # an explicit store into a kernel page (exercises.WILD_STORE), not a seed's random fault
+    good = wild_store(NooksHooks(page_table=lambda f: f & PRESENT))
+    bad = wild_store(NooksHooks(page_table=lambda f: f))
+    native = wild_store(mode="native")
+    assert (good.outcome, good.detected, good.recovered, good.activated) == ("none", True, True, 1)
+    assert (bad.outcome, bad.detected, bad.activated) == ("crash", False, 1)
+    assert native.outcome == "crash" and "red zone before" in native.cause
+    assert bad.cause == native.cause                  # no isolation: exactly what native Linux does
+    # the store goes through the MMU only: a write check that allows everything still catches it
+    assert wild_store(NooksHooks(write_check=lambda w, a, n: True)).outcome == "none"
 
 
 def test_a_page_table_of_the_wrong_shape_is_refused():
@@ -44,8 +50,15 @@ def test_a_page_table_of_the_wrong_shape_is_refused():
 
 
 def test_a_write_check_that_allows_everything_lets_a_bad_copy_through():
-    assert run_trial_with("null", 12, NooksHooks(write_check=lambda w, a, n: True)).outcome == "nonfatal"
-    assert run_trial_with("null", 12).outcome == "none"
+    # an explicit copy_from_user into a kernel object (exercises.BAD_COPY), not a seed's fault
+    allowed = bad_copy(NooksHooks(write_check=lambda w, a, n: True))
+    assert (allowed.outcome, allowed.detected, allowed.activated) == ("crash", False, 1)
+    assert "slab corruption" in allowed.cause
+    caught = bad_copy()
+    assert (caught.outcome, caught.detected, caught.recovered) == ("none", True, True)
+    # the kernel does the copy, so the page table cannot stop it: only the wrappers' checks
+    assert bad_copy(NooksHooks(page_table=lambda f: f)).outcome == "none"
+    assert bad_copy(NooksHooks(buffer_check=lambda spec: (lambda a, d: None))).outcome == "crash"
 
 
 def test_batching_decides_how_many_deferred_crossings_run():
