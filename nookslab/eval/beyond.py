@@ -164,25 +164,10 @@ def relative_performance(mode: str, seed: int = 0, seconds: float | None = None,
                          rows=None) -> dict[str, float]:
     """Table 4's relative performance of ``mode`` against native, per benchmark (as the paper:
     by latency for play-mp3 and compile-local, by throughput for the rest)."""
-    from .. import boot
-    from .performance import COMPANIONS, DEFAULT_SECONDS, OTHER_SECONDS, ROWS, load_unisolated
+    from .performance import ROWS, run_pair
     out = {}
     for benchmark, extension in rows or ROWS:
-        secs = seconds if seconds is not None else DEFAULT_SECONDS.get(benchmark, OTHER_SECONDS)
-        results, params = [], {}
-        for m in ("native", mode):
-            k = boot(mode=m, seed=seed)
-            for other in COMPANIONS.get(benchmark, ()):
-                if other != extension:
-                    load_unisolated(k, other)
-            k.load(extension)
-            r = k.run(benchmark, seconds=secs, **params)
-            if not r.ok:
-                raise RuntimeError(f"{benchmark} failed in {m}: {r.failure}")
-            results.append(r)
-            if benchmark == "compile-local":
-                params = {"files": r.operations}
-        native, other = results
+        native, other = run_pair(benchmark, extension, seed=seed, seconds=seconds, mode=mode)
         metric = paper.TABLE4[benchmark][5]
         out[benchmark] = (native.latency / other.latency if metric == "latency"
                           else other.throughput / native.throughput)

@@ -183,8 +183,9 @@ def load_unisolated(kernel, name: str):
 
 
 def run_pair(benchmark: str, extension: str, seed: int = 0, seconds: float | None = None,
-             cost: CostModel | None = None):
-    """Run ``benchmark`` natively and under Nooks; return (native result, Nooks result).
+             cost: CostModel | None = None, mode: str = "nooks"):
+    """Run ``benchmark`` natively and in ``mode`` (Nooks by default); return (native result,
+    result in ``mode``).
 
     Latency rows do the same job in both configurations: compile-local builds, under Nooks, the
     number of files the native run built in its time (play-mp3 plays a clip of fixed length)."""
@@ -192,17 +193,17 @@ def run_pair(benchmark: str, extension: str, seed: int = 0, seconds: float | Non
     secs = seconds if seconds is not None else DEFAULT_SECONDS.get(benchmark, OTHER_SECONDS)
     results = []
     params: dict = {}
-    for mode in ("native", "nooks"):
-        k = boot(mode=mode, seed=seed, cost=cost)
+    for m in ("native", mode):
+        k = boot(mode=m, seed=seed, cost=cost)
         for other in COMPANIONS.get(benchmark, ()):
             if other != extension:
                 load_unisolated(k, other)
         module = k.load(extension)
         if not module.ok:
-            raise RuntimeError(f"{extension} failed to load ({mode}): {module.error}")
+            raise RuntimeError(f"{extension} failed to load ({m}): {module.error}")
         r = k.run(benchmark, seconds=secs, **params)
         if not r.ok:
-            raise RuntimeError(f"{benchmark} on {extension} failed ({mode}): {r.failure}")
+            raise RuntimeError(f"{benchmark} on {extension} failed ({m}): {r.failure}")
         results.append(r)
         if benchmark == "compile-local":
             params = {"files": r.operations}

@@ -94,15 +94,19 @@ def test_reproduce_shadow_is_a_built_target():
     assert callable(cli._resolve(cli.REPRODUCE["shadow"]))
 
 
-def test_a_dropped_unlock_hangs_nooks_but_a_user_level_driver_is_recovered():
+def test_a_hang_with_interrupts_off_kills_nooks_but_a_user_level_driver_is_recovered():
+    # A removed branch leaves pcnet32 looping with interrupts off inside its domain: Nooks cannot
+    # take the CPU back (the paper's residual class), a user-level driver cannot turn interrupts
+    # off, so its hang is a timeout the kernel recovers from. (The 18th BRANCH fault drawn for
+    # pcnet32 from the campaign's seed-0 stream; found by search, pinned here.)
     import numpy as np
 
     from nookslab.faults.injector import generate
     from nookslab.faults.trial import fault_rng
-    rng = np.random.default_rng(fault_rng("e1000", 0).integers(2**32) + len("SYNC"))
-    faults = [generate("e1000", 1, rng, types=("SYNC",)) for _ in range(4)][3]
-    nooks = run_trial("e1000", "nooks", seed=3, faults=faults)
-    user = run_trial("e1000", "user-level", seed=3, faults=faults)
+    rng = np.random.default_rng(fault_rng("pcnet32", 0).integers(2**32) + len("BRANCH"))
+    faults = [generate("pcnet32", 1, rng, types=("BRANCH",)) for _ in range(18)][17]
+    nooks = run_trial("pcnet32", "nooks", seed=3, faults=faults)
+    user = run_trial("pcnet32", "user-level", seed=3, faults=faults)
     assert nooks.outcome == "crash" and "interrupts off" in nooks.cause
     assert "SYNC" not in CLAIMS["nooks"] and "SYNC" in CLAIMS["user-level"]
     assert user.outcome != "crash" and user.recovered
