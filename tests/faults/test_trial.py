@@ -45,7 +45,10 @@ def test_a_trial_without_faults_has_no_failure():
     assert (t.outcome, t.cause, t.activated) == ("none", None, 0)
 
 
-def test_a_removed_unlock_hangs_the_system_with_interrupts_off():
+def test_a_removed_unlock_is_harmless_on_a_uniprocessor():
+    # Nooks' kernel was built for one CPU, where Linux 2.4's spin_lock/spin_unlock are empty:
+    # dropping the unlock in the interrupt handler (interrupts are off there anyway) changes
+    # nothing. Hangs with interrupts off come from code that waits with the flag clear.
     from nookslab.faults.injector import sites
     from nookslab.kernel.module import driver_source
     lines = driver_source("nookslab.drivers.null").splitlines()
@@ -53,7 +56,7 @@ def test_a_removed_unlock_hangs_the_system_with_interrupts_off():
                 and "spin_unlock" in lines[s.line - 1])
     fault = Fault("SYNC", site.function, site.line, site.col, site.end_line, site.end_col, site.node)
     t = run_trial("null", "native", seed=1, faults=[fault])
-    assert t.outcome == "crash" and t.verdict == "hang" and "interrupts off" in t.cause
+    assert t.activated == 1 and t.outcome == "none", t.cause
 
 
 def test_a_failing_allocation_at_load_is_a_nonfatal_failure():
