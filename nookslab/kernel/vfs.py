@@ -12,10 +12,10 @@ our file systems hand all their tables to ``register_filesystem`` at once (one t
 directory/regular split decided by ``i_mode``): every driver table then crosses the interface in
 one exported call, where an isolation layer can wrap it.
 
-For recovery, :meth:`VfsSubsystem.sync_fs_of` writes a failed file system's dirty buffers to disk
-before its resources are released (SOSP'03 section 8: syncing first cut VFAT's on-disk corruption
-after recovery from 90% to 10%), and :meth:`VfsSubsystem.forget_fs_of` detaches it without
-calling into it.
+For recovery, :meth:`VfsSubsystem.sync_fs_of` writes a failed file system's dirty inodes (through
+its ``write_inode``) and then its dirty buffers to disk before its resources are released (SOSP'03
+section 8: syncing first cut VFAT's on-disk corruption after recovery from 90% to 10%), and
+:meth:`VfsSubsystem.forget_fs_of` detaches it without calling into it.
 """
 from __future__ import annotations
 
@@ -523,6 +523,14 @@ class VfsSubsystem:
 
     def sync_super(self, m: Mount) -> int:
         """``fsync_super``: write dirty inodes, the super block, then every dirty buffer."""
+        ret = self.write_inodes(m)
+        return self.block.fsync_dev(m.dev) or ret
+
+    def write_inodes(self, m: Mount) -> int:
+        """``sync_inodes`` + ``sync_supers`` of one mount: hand every dirty inode to the file
+        system's ``write_inode`` (which copies it into its on-disk form in a buffer and marks that
+        buffer dirty), then a dirty super block to ``write_super``. Writes no buffer itself.
+        Like Linux 2.4, a failing call does not stop the others; returns the first error."""
         s_op = m.fs.s_op
         ret = 0
         for inode in list(m.dirty):
@@ -536,7 +544,7 @@ class VfsSubsystem:
         if s_op is not None and s_op.write_super is not None \
                 and self.mmu.ld32(m.sb + SUPER_BLOCK.s_dirt):
             s_op.write_super(m.sb)
-        return self.block.fsync_dev(m.dev) or ret
+        return ret
 
     def sys_sync(self) -> int:
         ret = 0
@@ -655,9 +663,15 @@ class VfsSubsystem:
             return -errno.EBADF
         if m.fs.f_op.write is None:
             return -errno.EINVAL
+        inode = self._inode_of(self.mmu.ld32(f + FILE.f_dentry))
         if flags & O_APPEND:
-            inode = self._inode_of(self.mmu.ld32(f + FILE.f_dentry))
             self.mmu.st32(f + FILE.f_pos, self.mmu.ld32(inode + INODE.i_size))
+        # Linux 2.4's generic_file_write sets the times and marks the inode dirty before it asks
+        # the file system for any block (mark_inode_dirty_sync): a write that fails half-way has
+        # still left its inode to write at the next sync, with the first cluster and size the
+        # file system reached. A flag and a list entry: no call, no cost of its own.
+        self.mmu.st32(inode + INODE.i_state, self.mmu.ld32(inode + INODE.i_state) | I_DIRTY)
+        m.dirty[inode] = None
         proc = self.k.current
         done = 0
         while done < len(payload):
@@ -804,10 +818,23 @@ class VfsSubsystem:
         return [self.mounts[p] for p in sorted(self.mounts) if self.mounts[p].fs.owner == owner]
 
     def sync_fs_of(self, owner: str) -> int:
-        """Write every dirty buffer of every device ``owner``'s file systems have mounted,
-        without calling into the (failed) file system; returns buffers that were dirty."""
+        """Recovery's sync-before-release of ``owner``'s file systems: what ``fsync_dev`` does
+        for each device they have mounted. Returns the buffers that were dirty and were written.
+
+        Writing the dirty buffers alone is not a sync: a file system keeps part of what it has
+        accepted in its in-memory inodes, and only its ``write_inode`` puts that into a buffer
+        (VFAT: a file's size and first cluster live in its directory entry; without them the
+        FAT's chains of a file being written reach the disk owned by no entry, lost clusters).
+        So, as Linux 2.4's ``fsync_dev`` (``sync_inodes``, ``sync_supers``, then
+        ``sync_buffers``), dirty inodes go to ``write_inode`` through the file system's
+        (wrapped) ops table first: a call into the failed extension, which only works while
+        the recovery manager lets the kernel enter its domain (``RecoveryManager`` does, for
+        its sync step). Refused or failing calls leave those inodes unwritten; the buffers are
+        written anyway, as ``fsync_dev`` ignores ``write_inode``'s outcome.
+        """
         written = 0
         for m in self.mounts_of(owner):
+            self.write_inodes(m)
             written += self.block.dirty_count(m.dev)
             self.block.fsync_dev(m.dev)
         return written

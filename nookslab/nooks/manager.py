@@ -154,7 +154,8 @@ class IsolationManager:
 
     @property
     def sync_before_release(self) -> bool:
-        """Recovery writes a failed file system's dirty buffers back before releasing it."""
+        """Recovery syncs a failed file system (dirty inodes, then dirty buffers) before
+        releasing it."""
         return self.recovery.agent.sync_all
 
     @sync_before_release.setter

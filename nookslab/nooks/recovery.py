@@ -25,6 +25,7 @@ Each recovery is recorded as a :class:`Recovery` in ``kernel.recoveries`` with e
 from __future__ import annotations
 
 import html
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
@@ -95,8 +96,9 @@ class Agent:
     ``"recover"`` or ``"error"`` (return an error code to the extension on a failed wrapper
     check). ``max_restarts`` per ``interval`` simulated seconds, then the extension is disabled.
     ``sync``: per-extension functions ``fn(extension)`` run before resources are released;
-    ``sync_all``: also run every subsystem's sync routine (VFAT's fix: write dirty buffers back
-    first, which cut on-disk corruption from 90% to 10%, SOSP'03 section 8).
+    ``sync_all``: also run every subsystem's sync routine (VFAT's fix: sync the file system, its
+    dirty inodes then its dirty buffers, first, which cut on-disk corruption from 90% to 10%,
+    SOSP'03 section 5.3). Both run with the failed domain readmitted (see ``_readmitted``).
     ``reset_device``: reset the device before the reload.
     """
 
@@ -139,6 +141,8 @@ class RecoveryManager:
         self.observers: list[Callable] = []           # called at detection (tests, widgets)
         self.check_failures = 0
         self._masked: dict[int, list[int]] = {}      # id(domain) -> irq lines we masked
+        self._syncing = None                          # the failed domain a sync may call
+        self._sync_fault: str | None = None           # how it failed again, if it did
 
     # -- detection ------------------------------------------------------------------------
     def check_failed(self, domain, cause: str, error):
@@ -152,6 +156,14 @@ class RecoveryManager:
     def detected(self, domain, trigger: str, cause: str) -> None:
         """A failure in ``domain``: suspend it; recovery follows once nothing runs in it."""
         if domain.failed:
+            return
+        if domain is self._syncing:
+            # Recovery's sync called into the failed domain and it failed again: refuse every
+            # further call (the kernel's sync goes on without it); recovery is already running.
+            domain.failed = cause
+            self._sync_fault = f"{trigger}: {cause}"
+            self.kernel.events.add("fault", domain.name, f"during recovery's sync: {trigger}: "
+                                                         f"{cause}")
             return
         domain.failed = cause
         self.kernel.events.add("fault", domain.name, f"{trigger}: {cause}")
@@ -264,13 +276,17 @@ class RecoveryManager:
             syncs += [getattr(sub, r) for sub in k.subsystems.values() for r in SYNC_ROUTINES
                       if hasattr(sub, r)]
         for sync in syncs:
-            try:
-                written = sync(name)
-                step("sync", f"dirty buffers written back ({written})")
-            except (KernelPanic, ProcessKilled):
-                raise
-            except Exception as exc:                              # noqa: BLE001
-                record.errors.append(f"sync: {exc}")
+            with self._readmitted(domain):
+                try:
+                    written = sync(name)
+                    step("sync", f"dirty buffers written back ({written})")
+                except (KernelPanic, ProcessKilled):
+                    raise
+                except Exception as exc:                          # noqa: BLE001
+                    record.errors.append(f"sync: {exc}")
+            if self._sync_fault is not None:
+                record.errors.append(f"sync: the extension failed again ({self._sync_fault})")
+                step("sync", f"the extension failed again: {self._sync_fault}; calls refused")
         physical = self._release(domain, record, physical=False)
         for sub in list(k.subsystems.values()):
             for routine in DETACH_ROUTINES:
@@ -343,6 +359,27 @@ class RecoveryManager:
         return record
 
     # -- helpers ---------------------------------------------------------------------------
+    @contextmanager
+    def _readmitted(self, domain):
+        """Let the kernel call into the failed ``domain`` for the duration of a sync.
+
+        A sync-before-release is kernel code (the VFS's ``fsync_dev``), but part of it is the
+        file system's: dirty inodes reach a buffer only through its ``write_inode``, so the sync
+        must cross into the failed-but-not-yet-released domain through the usual wrappers (an
+        XPC; its heap, page table and tracked objects are still there, its threads unwound and
+        its interrupt lines masked, so only this sync can enter it). If the extension fails
+        again there, :meth:`detected` marks the domain failed once more, with no new recovery:
+        the wrappers refuse its remaining calls and the kernel's sync goes on without them.
+        """
+        cause = domain.failed
+        domain.failed = None
+        self._syncing, self._sync_fault = domain, None
+        try:
+            yield
+        finally:
+            self._syncing = None
+            domain.failed = cause
+
     def _irq_lines(self, domain) -> list[int]:
         lines = {obj.args.get("irq") for obj in domain.tracker.registrations.values()
                  if obj.type.name == "request_irq"}
