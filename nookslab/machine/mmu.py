@@ -168,8 +168,12 @@ class MMU:
         return self._slow_load(a, 2)
 
     def ld32(self, addr: int) -> int:
+        # An aligned word of RAM (nearly every struct field) takes the word view, tested on the
+        # address as given: when 0 <= addr < size, masking would not change it. Anything else
+        # (a negative or wrapped pointer, unaligned, MMIO, a fault) takes the masked path below.
+        if 0 <= addr < self.size and not addr & 3 and self.pt[addr >> PAGE_SHIFT] & PRESENT:
+            return self.words[addr >> 2]
         a = addr & ADDRESS_MASK
-        # Aligned words (nearly all struct fields) take a word view: about 20% faster.
         if not a & 3 and a < self.size and self.pt[a >> PAGE_SHIFT] & PRESENT:
             return self.words[a >> 2]
         if self.pt[a >> PAGE_SHIFT] & PRESENT and a & PAGE_MASK <= 4092 and a < self.size:
@@ -191,6 +195,9 @@ class MMU:
         self._slow_store(a, 2, value)
 
     def st32(self, addr: int, value: int) -> None:
+        if 0 <= addr < self.size and not addr & 3 and self.pt[addr >> PAGE_SHIFT] & WRITE:
+            self.words[addr >> 2] = value & 0xFFFFFFFF     # as ld32: the unmasked fast path
+            return
         a = addr & ADDRESS_MASK
         if not a & 3 and a < self.size and self.pt[a >> PAGE_SHIFT] & WRITE:
             self.words[a >> 2] = value & 0xFFFFFFFF
@@ -239,6 +246,11 @@ class MMU:
     def read(self, addr: int, length: int) -> bytes:
         """Read ``length`` bytes of RAM (checked once for the whole range)."""
         a = addr & ADDRESS_MASK
+        end = a + length
+        # one page of RAM, present (nearly every header and payload): no range walk
+        if 0 < length and end <= self.size and a >> PAGE_SHIFT == (end - 1) >> PAGE_SHIFT \
+                and self.pt[a >> PAGE_SHIFT] & PRESENT:
+            return bytes(self.data[a:end])
         if length <= 0:
             return b""
         self._check_range(a, length, PRESENT, "read")
@@ -250,6 +262,12 @@ class MMU:
         """Write ``data`` to RAM at ``addr`` (checked once for the whole range)."""
         a = addr & ADDRESS_MASK
         n = len(data)
+        end = a + n
+        # as read: one writable page of RAM takes no range walk
+        if n and end <= self.size and a >> PAGE_SHIFT == (end - 1) >> PAGE_SHIFT \
+                and self.pt[a >> PAGE_SHIFT] & WRITE:
+            self.data[a:end] = data
+            return
         if n == 0:
             return
         self._check_range(a, n, WRITE, "write")

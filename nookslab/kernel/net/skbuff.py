@@ -68,7 +68,8 @@ class SkbFunctions:
             return 0
         k = self.k
         k.charge(k.cost.skb_alloc)
-        page = self.pool.get()
+        pool = self.pool
+        page = pool.free.pop() if pool.free else pool.get()     # SkbPool.get, inlined
         skb = page
         head = page + SKB_HEAD_ROOM
         # the whole head in one store: next, prev, dev, head, data, tail, end, len,
