@@ -221,19 +221,37 @@ class MMU:
             if not pt[page] & bit:
                 raise PageFault(max(a, page << PAGE_SHIFT), access, self.domain)
 
+    # The slow paths are mostly device registers (readl/writel): _check_range's one-page case
+    # and _mmio_of are inlined, with the same checks, faults and messages in the same order.
     def _slow_load(self, a: int, n: int) -> int:
-        self._check_range(a, n, PRESENT, "read")
+        page = a >> PAGE_SHIFT
+        if page == ((a + n - 1) & ADDRESS_MASK) >> PAGE_SHIFT:
+            if not self.pt[page] & PRESENT:
+                raise PageFault(a, "read", self.domain)
+        else:
+            self._check_range(a, n, PRESENT, "read")
         if a + n <= self.size:
             return int.from_bytes(self.data[a:a + n], "little")
-        base, dev = self._mmio_of(a, "read")
+        entry = self._mmio.get(page)
+        if entry is None:
+            raise PageFault(a, "read", self.domain)
+        base, dev = entry
         return dev.mmio_read(a - base, n) & ((1 << 8 * n) - 1)
 
     def _slow_store(self, a: int, n: int, value: int) -> None:
-        self._check_range(a, n, WRITE, "write")
+        page = a >> PAGE_SHIFT
+        if page == ((a + n - 1) & ADDRESS_MASK) >> PAGE_SHIFT:
+            if not self.pt[page] & WRITE:
+                raise PageFault(a, "write", self.domain)
+        else:
+            self._check_range(a, n, WRITE, "write")
         if a + n <= self.size:
             self.data[a:a + n] = (value & ((1 << 8 * n) - 1)).to_bytes(n, "little")
             return
-        base, dev = self._mmio_of(a, "write")
+        entry = self._mmio.get(page)
+        if entry is None:
+            raise PageFault(a, "write", self.domain)
+        base, dev = entry
         dev.mmio_write(a - base, n, value & ((1 << 8 * n) - 1))
 
     def _mmio_of(self, a: int, access: str):
