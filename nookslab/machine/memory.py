@@ -62,6 +62,9 @@ class PageAllocator:
         self.owner[0] = OWNER_RESERVED            # NULL must never be a valid object
         self.owner_names: dict[int, str] = {OWNER_FREE: "free", OWNER_RESERVED: "reserved"}
         self._next_owner = 2
+        # No page below _first_free is free (alloc and free keep it so): when that page itself
+        # is free it is the first free page, found without scanning the whole owner array.
+        self._first_free = 0
 
     def new_owner(self, name: str) -> int:
         """Register a new owner (a heap, a domain, a DMA region) and return its id."""
@@ -74,12 +77,18 @@ class PageAllocator:
         """Allocate ``count`` contiguous pages for ``owner``; return the first page's address."""
         if count <= 0:
             raise ValueError(f"page count must be positive, got {count}")
-        free = self.owner == OWNER_FREE
         if count == 1:
-            first = int(free.argmax())                     # the first free page
-            if not free[first]:
-                raise OutOfMemory(f"no free page for {self.owner_names.get(owner, owner)}")
+            hint = self._first_free
+            if hint < len(self.owner) and self.owner[hint] == OWNER_FREE:
+                first = hint                               # the first free page, no scan
+            else:
+                free = self.owner == OWNER_FREE
+                first = int(free.argmax())                 # the first free page
+                if not free[first]:
+                    raise OutOfMemory(f"no free page for {self.owner_names.get(owner, owner)}")
+            self._first_free = first + 1
         else:
+            free = self.owner == OWNER_FREE
             # first fit: the first run of `count` free pages (free pages in each window of
             # `count`, from a running count: O(pages) whatever `count` is)
             running = np.concatenate(([0], np.cumsum(free, dtype=np.int32)))
@@ -94,6 +103,9 @@ class PageAllocator:
         """Return ``count`` pages starting at ``addr`` to the free pool."""
         first = addr >> PAGE_SHIFT
         self.owner[first:first + count] = OWNER_FREE
+        freed = range(len(self.owner))[first:first + count]     # the pages that slice freed
+        if freed and freed[0] < self._first_free:
+            self._first_free = freed[0]
 
     def pages_of(self, owner: int) -> np.ndarray:
         """Page numbers owned by ``owner``, in address order."""

@@ -168,8 +168,12 @@ class MMU:
         return self._slow_load(a, 2)
 
     def ld32(self, addr: int) -> int:
+        # An aligned word of RAM (nearly every struct field) takes the word view, tested on the
+        # address as given: when 0 <= addr < size, masking would not change it. Anything else
+        # (a negative or wrapped pointer, unaligned, MMIO, a fault) takes the masked path below.
+        if 0 <= addr < self.size and not addr & 3 and self.pt[addr >> PAGE_SHIFT] & PRESENT:
+            return self.words[addr >> 2]
         a = addr & ADDRESS_MASK
-        # Aligned words (nearly all struct fields) take a word view: about 20% faster.
         if not a & 3 and a < self.size and self.pt[a >> PAGE_SHIFT] & PRESENT:
             return self.words[a >> 2]
         if self.pt[a >> PAGE_SHIFT] & PRESENT and a & PAGE_MASK <= 4092 and a < self.size:
@@ -191,6 +195,9 @@ class MMU:
         self._slow_store(a, 2, value)
 
     def st32(self, addr: int, value: int) -> None:
+        if 0 <= addr < self.size and not addr & 3 and self.pt[addr >> PAGE_SHIFT] & WRITE:
+            self.words[addr >> 2] = value & 0xFFFFFFFF     # as ld32: the unmasked fast path
+            return
         a = addr & ADDRESS_MASK
         if not a & 3 and a < self.size and self.pt[a >> PAGE_SHIFT] & WRITE:
             self.words[a >> 2] = value & 0xFFFFFFFF
@@ -214,19 +221,37 @@ class MMU:
             if not pt[page] & bit:
                 raise PageFault(max(a, page << PAGE_SHIFT), access, self.domain)
 
+    # The slow paths are mostly device registers (readl/writel): _check_range's one-page case
+    # and _mmio_of are inlined, with the same checks, faults and messages in the same order.
     def _slow_load(self, a: int, n: int) -> int:
-        self._check_range(a, n, PRESENT, "read")
+        page = a >> PAGE_SHIFT
+        if page == ((a + n - 1) & ADDRESS_MASK) >> PAGE_SHIFT:
+            if not self.pt[page] & PRESENT:
+                raise PageFault(a, "read", self.domain)
+        else:
+            self._check_range(a, n, PRESENT, "read")
         if a + n <= self.size:
             return int.from_bytes(self.data[a:a + n], "little")
-        base, dev = self._mmio_of(a, "read")
+        entry = self._mmio.get(page)
+        if entry is None:
+            raise PageFault(a, "read", self.domain)
+        base, dev = entry
         return dev.mmio_read(a - base, n) & ((1 << 8 * n) - 1)
 
     def _slow_store(self, a: int, n: int, value: int) -> None:
-        self._check_range(a, n, WRITE, "write")
+        page = a >> PAGE_SHIFT
+        if page == ((a + n - 1) & ADDRESS_MASK) >> PAGE_SHIFT:
+            if not self.pt[page] & WRITE:
+                raise PageFault(a, "write", self.domain)
+        else:
+            self._check_range(a, n, WRITE, "write")
         if a + n <= self.size:
             self.data[a:a + n] = (value & ((1 << 8 * n) - 1)).to_bytes(n, "little")
             return
-        base, dev = self._mmio_of(a, "write")
+        entry = self._mmio.get(page)
+        if entry is None:
+            raise PageFault(a, "write", self.domain)
+        base, dev = entry
         dev.mmio_write(a - base, n, value & ((1 << 8 * n) - 1))
 
     def _mmio_of(self, a: int, access: str):
@@ -239,6 +264,11 @@ class MMU:
     def read(self, addr: int, length: int) -> bytes:
         """Read ``length`` bytes of RAM (checked once for the whole range)."""
         a = addr & ADDRESS_MASK
+        end = a + length
+        # one page of RAM, present (nearly every header and payload): no range walk
+        if 0 < length and end <= self.size and a >> PAGE_SHIFT == (end - 1) >> PAGE_SHIFT \
+                and self.pt[a >> PAGE_SHIFT] & PRESENT:
+            return bytes(self.data[a:end])
         if length <= 0:
             return b""
         self._check_range(a, length, PRESENT, "read")
@@ -250,6 +280,12 @@ class MMU:
         """Write ``data`` to RAM at ``addr`` (checked once for the whole range)."""
         a = addr & ADDRESS_MASK
         n = len(data)
+        end = a + n
+        # as read: one writable page of RAM takes no range walk
+        if n and end <= self.size and a >> PAGE_SHIFT == (end - 1) >> PAGE_SHIFT \
+                and self.pt[a >> PAGE_SHIFT] & WRITE:
+            self.data[a:end] = data
+            return
         if n == 0:
             return
         self._check_range(a, n, WRITE, "write")

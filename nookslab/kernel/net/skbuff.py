@@ -23,6 +23,9 @@ SK_BUFF = Layout("sk_buff", [
 ])
 _HEAD = struct.Struct("<7IIHHII20x")
 assert _HEAD.size == 64 and SK_BUFF.magic == 40
+# field offsets as plain module constants (the skb functions below are on every packet's path)
+_DATA, _TAIL, _END, _LEN, _MAGIC = (SK_BUFF.data, SK_BUFF.tail, SK_BUFF.end, SK_BUFF.len,
+                                    SK_BUFF.magic)
 SKB_HEAD_ROOM = 64                   # the sk_buff head occupies the first 64 bytes of its page
 SKB_MAX_ALLOC = PAGE_SIZE - SKB_HEAD_ROOM
 SKB_MAGIC = 0x5CB0F00D               # checked by every skb function (like slab's red zones)
@@ -64,8 +67,12 @@ class SkbFunctions:
         if size < 0 or size > SKB_MAX_ALLOC:
             return 0
         k = self.k
-        k.charge(k.cost.skb_alloc)
-        page = self.pool.get()
+        cycles = k.cost.skb_alloc
+        clock = k.clock                        # Kernel.charge, inlined (every skb comes here)
+        clock.now += cycles
+        clock.busy += cycles
+        pool = self.pool
+        page = pool.free.pop() if pool.free else pool.get()     # SkbPool.get, inlined
         skb = page
         head = page + SKB_HEAD_ROOM
         # the whole head in one store: next, prev, dev, head, data, tail, end, len,
@@ -76,7 +83,7 @@ class SkbFunctions:
         return skb
 
     def check_skb(self, skb: int) -> None:
-        if skb not in self.skb_owner or self.k.mmu.ld32(skb + SK_BUFF.magic) != SKB_MAGIC:
+        if skb not in self.skb_owner or self.k.mmu.ld32(skb + _MAGIC) != SKB_MAGIC:
             raise KernelBug(f"bad sk_buff {skb:#010x} (freed, corrupted or never allocated)")
 
     def kfree_skb(self, skb: int) -> None:
@@ -84,11 +91,12 @@ class SkbFunctions:
         if skb not in self.skb_owner:
             raise KernelBug(f"kfree_skb: {skb:#010x} is not a live sk_buff (double free?)")
         self.check_skb(skb)
-        self.k.charge(self.k.cost.skb_free)
-        self.k.mmu.st32(skb + SK_BUFF.magic, SKB_DEAD)
+        k = self.k
+        k.charge(k.cost.skb_free)
+        k.mmu.st32(skb + _MAGIC, SKB_DEAD)
         del self.skb_owner[skb]
-        if self.k.isolation is not None:       # Nooks hook: tell the tracker it is gone
-            self.k.isolation.object_freed("sk_buff", skb)
+        if k.isolation is not None:            # Nooks hook: tell the tracker it is gone
+            k.isolation.object_freed("sk_buff", skb)
         self.pool.put(skb)
 
     def skb_push(self, skb: int, n: int) -> int:
@@ -119,7 +127,11 @@ class SkbFunctions:
             creates="sk_buff", owned=True)
     def dev_alloc_skb(self, length: int, owner: str = "kernel") -> int:
         """An sk_buff with ``length`` bytes of room after 16 bytes of headroom; 0 if none."""
-        self.k.charge(self.k.cost.kernel_call)
+        k = self.k
+        cycles = k.cost.kernel_call
+        clock = k.clock                        # Kernel.charge, inlined
+        clock.now += cycles
+        clock.busy += cycles
         skb = self.alloc_skb(length + DEV_ALLOC_RESERVE, owner)
         if skb:
             self.skb_reserve(skb, DEV_ALLOC_RESERVE)
@@ -153,23 +165,29 @@ class SkbFunctions:
         """Extend the data area by ``len`` bytes at the tail; returns the old tail."""
         self.check_skb(skb)
         m = self.k.mmu
-        tail = m.ld32(skb + SK_BUFF.tail)
-        if len < 0 or tail + len > m.ld32(skb + SK_BUFF.end):
+        ld32 = m.ld32
+        st32 = m.st32
+        tail = ld32(skb + _TAIL)
+        if len < 0 or tail + len > ld32(skb + _END):
             raise KernelBug(f"skb_over_panic: {skb:#010x} put {len} at {tail:#010x}")
-        m.st32(skb + SK_BUFF.tail, tail + len)
-        m.st32(skb + SK_BUFF.len, m.ld32(skb + SK_BUFF.len) + len)
+        st32(skb + _TAIL, tail + len)
+        st32(skb + _LEN, ld32(skb + _LEN) + len)
         return tail
 
     @export(obj("skb", "sk_buff", "inout"), scalar("len"), xpc=False)
     def skb_reserve(self, skb: int, len: int) -> None:
         """Move an empty skb's data and tail ``len`` bytes on (headroom, e.g. to align IP)."""
-        self.check_skb(skb)
+        # check_skb, inlined: the same lookup and the same load, in the same order
         m = self.k.mmu
-        data = m.ld32(skb + SK_BUFF.data) + len
-        if len < 0 or data > m.ld32(skb + SK_BUFF.end):
+        ld32 = m.ld32
+        if skb not in self.skb_owner or ld32(skb + _MAGIC) != SKB_MAGIC:
+            raise KernelBug(f"bad sk_buff {skb:#010x} (freed, corrupted or never allocated)")
+        data = ld32(skb + _DATA) + len
+        if len < 0 or data > ld32(skb + _END):
             raise KernelBug(f"skb_over_panic: {skb:#010x} reserve {len}")
-        m.st32(skb + SK_BUFF.data, data)
-        m.st32(skb + SK_BUFF.tail, m.ld32(skb + SK_BUFF.tail) + len)
+        st32 = m.st32
+        st32(skb + _DATA, data)
+        st32(skb + _TAIL, ld32(skb + _TAIL) + len)
 
     # pci_map_single/pci_unmap_single are static inlines on Linux 2.4/i386 (virt_to_bus): they
     # touch no memory, so Nooks can link them straight into a domain (no crossing).
@@ -177,7 +195,11 @@ class SkbFunctions:
             scalar("direction"), returns=scalar("dma"), xpc=False)
     def pci_map_single(self, pdev: int, ptr: int, size: int, direction: int) -> int:
         """The bus address a device uses for ``ptr`` (identity: no IOMMU, as on the paper's PC)."""
-        self.k.charge(self.k.cost.kernel_call)
+        k = self.k
+        cycles = k.cost.kernel_call
+        clock = k.clock                        # Kernel.charge, inlined
+        clock.now += cycles
+        clock.busy += cycles
         return ptr & 0xFFFFFFFF
 
     @export(obj("pdev", "pci_dev", nullable=True), scalar("dma"), scalar("size"),

@@ -127,7 +127,10 @@ class EtherLinkDevice(NicDevice):
         pass
 
     def command(self, cmd: int, arg: int) -> None:
-        if cmd == SELECT_WINDOW:
+        if cmd == ACK_INTR:                     # the commonest (every interrupt), tested first
+            self.status &= ~(arg | INT_LATCH)
+            self._update()
+        elif cmd == SELECT_WINDOW:
             self.window = arg & 7
         elif cmd == TOTAL_RESET:
             self.reset()
@@ -142,9 +145,6 @@ class EtherLinkDevice(NicDevice):
             self.tx_enabled = True
         elif cmd in (TX_DISABLE, TX_RESET):
             self.tx_enabled = False
-        elif cmd == ACK_INTR:
-            self.status &= ~(arg | INT_LATCH)
-            self._update()
         elif cmd == SET_INTR_ENB:
             self.intr_enable = arg
             self._update()
