@@ -153,11 +153,7 @@ def comparison_campaign(trials: int = 100, seed: int = 0, workers: int = 2,
     """The fault-injection campaign in every configuration (same faults for each)."""
     from ..faults import Campaign
     campaign = Campaign(list(extensions), trials=trials, seed=seed, modes=tuple(modes))
-    if workers <= 1:
-        return campaign.run(progress=progress)
-    from concurrent.futures import ProcessPoolExecutor
-    with ProcessPoolExecutor(workers) as pool:
-        return campaign.run(executor=pool, progress=progress)
+    return campaign.run_with_workers(workers, progress=progress)
 
 
 def relative_performance(mode: str, seed: int = 0, seconds: float | None = None,

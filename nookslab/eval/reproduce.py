@@ -38,11 +38,7 @@ def campaign_result(trials: int, seed: int, workers: int, extensions: tuple, mod
     """Run (once per process) the figure 6/7 campaign; fig6 and fig7 share it."""
     from ..faults import Campaign
     campaign = Campaign(extensions, trials=trials, seed=seed, modes=modes)
-    if workers <= 1:
-        return campaign.run(progress=sys.stderr.isatty())
-    from concurrent.futures import ProcessPoolExecutor
-    with ProcessPoolExecutor(workers) as pool:
-        return campaign.run(executor=pool, progress=sys.stderr.isatty())
+    return campaign.run_with_workers(workers, progress=sys.stderr.isatty())
 
 
 def _figure(outcome: str, trials, seed, workers, json) -> int:

@@ -136,6 +136,14 @@ class Campaign:
         return [TrialTask(e, m, self.trial_seed(e, i), i, self.faults_per_trial, self.seconds)
                 for e in self.extensions for i in range(self.trials) for m in self.modes]
 
+    def run_with_workers(self, workers: int, progress: bool = True) -> "CampaignResult":
+        """:meth:`run` serially for ``workers`` <= 1, else on a pool of ``workers`` processes."""
+        if workers <= 1:
+            return self.run(progress=progress)
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(workers) as pool:
+            return self.run(executor=pool, progress=progress)
+
     def run(self, executor=None, progress: bool = True, path=None,
             batch: int | None = None) -> "CampaignResult":
         """Run every trial; return a :class:`CampaignResult` in the campaign's order.

@@ -103,9 +103,8 @@ class PageAllocator:
         """Return ``count`` pages starting at ``addr`` to the free pool."""
         first = addr >> PAGE_SHIFT
         self.owner[first:first + count] = OWNER_FREE
-        freed = range(len(self.owner))[first:first + count]     # the pages that slice freed
-        if freed and freed[0] < self._first_free:
-            self._first_free = freed[0]
+        if count > 0 and first < self._first_free:
+            self._first_free = first
 
     def pages_of(self, owner: int) -> np.ndarray:
         """Page numbers owned by ``owner``, in address order."""

@@ -222,7 +222,7 @@ class MMU:
                 raise PageFault(max(a, page << PAGE_SHIFT), access, self.domain)
 
     # The slow paths are mostly device registers (readl/writel): _check_range's one-page case
-    # and _mmio_of are inlined, with the same checks, faults and messages in the same order.
+    # and the device lookup are inlined, with the same checks, faults and messages, in order.
     def _slow_load(self, a: int, n: int) -> int:
         page = a >> PAGE_SHIFT
         if page == ((a + n - 1) & ADDRESS_MASK) >> PAGE_SHIFT:
@@ -253,12 +253,6 @@ class MMU:
             raise PageFault(a, "write", self.domain)
         base, dev = entry
         dev.mmio_write(a - base, n, value & ((1 << 8 * n) - 1))
-
-    def _mmio_of(self, a: int, access: str):
-        entry = self._mmio.get(a >> PAGE_SHIFT)
-        if entry is None:
-            raise PageFault(a, access, self.domain)
-        return entry
 
     # -- bulk access --------------------------------------------------------------------------
     def read(self, addr: int, length: int) -> bytes:

@@ -30,7 +30,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from ..kernel.panic import KernelPanic, ProcessKilled
-from .hooks import POLICIES
 from .interfaces import DETACH_ROUTINES, SYNC_ROUTINES
 from .xpc import DomainFault
 
@@ -195,8 +194,7 @@ class RecoveryManager:
     def _agent_wakes(self, domain) -> None:
         if id(domain) not in self.pending:
             return
-        shadows = getattr(self.manager, "shadows", None)
-        if shadows is not None and shadows.may_recover(domain):
+        if self.manager.shadows.may_recover(domain):
             self.kernel.guard(self._run_pending, domain)     # the shadow manager: in-kernel
             return
         if domain.frames or not self._may_run():
@@ -264,12 +262,11 @@ class RecoveryManager:
         elif policy in ("restart", "shadow") and not self._restart_allowed(name):
             policy = "disable"
             step("agent policy", "restart limit reached: disable")
-            if getattr(self.manager, "shadows", None) is not None:
-                self.manager.shadows.give_up(name)
+            self.manager.shadows.give_up(name)
         record.policy = policy if isinstance(policy, str) else getattr(policy, "__name__", "hook")
         step("agent policy", record.policy)
         step("unwind", f"{domain.frames} thread(s) in the domain")
-        if policy == "shadow" and getattr(self.manager, "shadows", None) is not None:
+        if policy == "shadow":
             self.manager.shadows.failed(domain, trigger, cause)   # explicit triggers too
         syncs = [self.agent.sync[name]] if name in self.agent.sync else []
         if self.agent.sync_all:
@@ -327,7 +324,7 @@ class RecoveryManager:
             record.ok = done
         elif policy in ("restart", "shadow") and k.verdict is None:
             self.restarts.setdefault(name, []).append(k.clock.now)
-            shadows = getattr(self.manager, "shadows", None) if policy == "shadow" else None
+            shadows = self.manager.shadows if policy == "shadow" else None
             if shadows is not None:
                 shadows.before_reload(name)
             new = k.loader.load(name, **options)
@@ -394,7 +391,7 @@ class RecoveryManager:
                 masked.append(irq)
 
     def _hook_policy(self, name: str, cause: str, step) -> str:
-        """Ask the policy hook; anything but "restart" or "disable" disables (and says so)."""
+        """Ask the policy hook; anything but a recovery policy name disables (and says so)."""
         self._restart_allowed(name)                 # drops restarts older than the interval
         choice = self.manager.hooks.policy(name, len(self.restarts.get(name, [])), cause)
         if choice not in POLICIES:

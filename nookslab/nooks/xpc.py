@@ -180,19 +180,12 @@ class XpcEngine:
 
     def _run_deferred_kernel(self, domain) -> None:
         queue, domain.deferred_kernel = domain.deferred_kernel, []
-        batch = self.manager.hooks.batch
-        if batch is not None:                     # a student's batching (nooks/hooks.py)
-            for part in batch(list(queue)):
-                part = list(part)
-                self.batches += 1
-                self._cross(domain.name, f"deferred x{len(part)}", False)
-                for fn, args in part:
-                    fn(*args)
-            return
-        self.batches += 1
-        self._cross(domain.name, f"deferred x{len(queue)}", False)
-        for fn, args in queue:
-            fn(*args)
+        batch = self.manager.hooks.batch          # a student's batching (nooks/hooks.py)
+        for part in (queue,) if batch is None else map(list, batch(list(queue))):
+            self.batches += 1
+            self._cross(domain.name, f"deferred x{len(part)}", False)
+            for fn, args in part:
+                fn(*args)
 
     def _run_deferred_driver(self, domain) -> None:
         queue, domain.deferred_driver = domain.deferred_driver, []
