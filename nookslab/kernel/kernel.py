@@ -76,6 +76,10 @@ class Kernel:
         self.recoveries: list = []
         self.text = FunctionTable()
         self.processes: list[Process] = []
+        self._next_pid = 0
+        # what a process's open file is (the first item of its file-table entry) -> the
+        # subsystem's close(fd), for do_exit; subsystems that hand out descriptors register
+        self.file_closers: dict[object, Callable[[int], int]] = {}
         self.current: Process | None = None
         self.kernel_owner = self.machine.pages.new_owner("kernel heap")
         self.user_owner = self.machine.pages.new_owner("user")
@@ -154,16 +158,57 @@ class Kernel:
 
     # -- processes and system calls ----------------------------------------------------------
     def spawn(self, name: str) -> Process:
-        """Create a user process with its own user buffer."""
+        """Create a user process with its own user buffer (zero-filled, as Linux hands a new
+        process its anonymous pages). End it with :meth:`exit_process`."""
         try:
             base = self.machine.pages.alloc(USER_PAGES, self.user_owner)
         except OutOfMemory as exc:
             raise self.panic(f"out of memory spawning {name}: {exc}")
+        self.machine.memory.array[base:base + USER_PAGES * PAGE_SIZE] = 0
         if self.isolation is not None:         # Nooks hook: no domain maps user memory
             self.isolation.user_pages_added(base, USER_PAGES)
-        proc = Process(len(self.processes) + 1, name, base, USER_PAGES * PAGE_SIZE)
+        self._next_pid += 1
+        proc = Process(self._next_pid, name, base, USER_PAGES * PAGE_SIZE)
         self.processes.append(proc)
         return proc
+
+    def exit_process(self, proc: Process) -> None:
+        """``do_exit``: free the process's user pages, close its open files, forget it.
+
+        Linux 2.4's order: the address space first (``__exit_mm``), then the files
+        (``__exit_files``), each closed through the subsystem that opened it, as ``close``
+        would (the driver's ``release`` runs, in process context, with oops rules). An oops in
+        a release kills the process again, and as in 2.4 (whose ``__exit_files`` detaches the
+        file table before closing it) the files not yet closed are dropped unreleased; a panic
+        or hang ends the system. Nothing is closed on a dead system. Never raises; a second call
+        does nothing.
+        """
+        if proc not in self.processes:
+            return
+        if proc.usize:
+            base, count = proc.ubuf, proc.usize // PAGE_SIZE
+            proc.usize = 0                     # copy_to_user into it is refused from now on
+            self.machine.pages.free(base, count)
+            if self.isolation is not None:     # Nooks hook: domains may read the pages again
+                self.isolation.user_pages_removed(base, count)
+        if proc.files and self.verdict is None:
+            try:
+                for fd in sorted(proc.files, key=str):
+                    entry = proc.files.get(fd)
+                    close = self.file_closers.get(entry[0]) if entry is not None else None
+                    if close is None:
+                        proc.files.pop(fd, None)
+                        continue
+                    self._enter(proc, close, (fd,), 0)
+            except ProcessKilled as exc:
+                self.events.add("exit", "kernel", f"process {proc.name}: {exc.reason} while "
+                                                  f"closing its files; {len(proc.files)} left "
+                                                  f"unreleased")
+            except KernelPanic:
+                pass
+        proc.files.clear()
+        proc.exited = True
+        self.processes.remove(proc)
 
     def user_range_ok(self, addr: int, n: int) -> bool:
         proc = self.current
@@ -173,12 +218,16 @@ class Kernel:
         """Enter the kernel from ``proc`` and run ``fn``; an oops kills ``proc`` (ProcessKilled)."""
         if self.verdict is not None:
             raise KernelPanic(self.verdict)
-        if proc.killed:
-            raise ProcessKilled(proc.killed)
+        if proc.killed or proc.exited:
+            raise ProcessKilled(proc.killed or f"process {proc.name} has exited")
+        return self._enter(proc, fn, args, self.cost.syscall)
+
+    def _enter(self, proc: Process, fn: Callable, args: tuple, cycles: int):
+        """Run ``fn(*args)`` in the kernel on behalf of ``proc`` (process context)."""
         cpu = self.cpu
         previous, self.current = self.current, proc
         saved = cpu.arm()
-        self.charge(self.cost.syscall)
+        self.charge(cycles)
         try:
             self.irqs.deliver_pending()
             return fn(*args)

@@ -398,8 +398,9 @@ class ModuleLoader:
         if init is None:
             module.state, module.error = "failed", "no init_module"
             return
-        proc = k.spawn(f"insmod {module.name}")
+        proc = None
         try:
+            proc = k.spawn(f"insmod {module.name}")
             ret = k.syscall(proc, init)
         except ProcessKilled as exc:
             module.state, module.error = "failed", f"insmod {exc.reason}"
@@ -412,6 +413,9 @@ class ModuleLoader:
                 module.error = f"init_module returned -{errname(ret)}"
             else:
                 module.state = "live"
+        finally:
+            if proc is not None:
+                k.exit_process(proc)          # insmod exits: its pages go back
         k.events.add("load", module.name, "init ok" if module.ok else f"init failed: {module.error}")
 
     def unload(self, name: str) -> Module:
@@ -420,15 +424,19 @@ class ModuleLoader:
         if module is None:
             raise ValueError(f"extension {name!r} is not loaded; loaded: {sorted(self.modules)}")
         if module.state == "live" and k.verdict is None:
-            proc = k.spawn(f"rmmod {name}")
+            proc = None
             cleanup = module.namespace.get("cleanup_module")
             try:
+                proc = k.spawn(f"rmmod {name}")
                 if cleanup is not None:
                     k.syscall(proc, cleanup)
             except ProcessKilled as exc:
                 module.error = f"rmmod {exc.reason}"
             except KernelPanic as exc:
                 module.error = str(exc.verdict)
+            finally:
+                if proc is not None:
+                    k.exit_process(proc)
         module.state = "unloaded"
         if k.isolation is not None:
             k.isolation.unloaded(module)

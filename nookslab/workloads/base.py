@@ -126,8 +126,9 @@ def run_workload(kernel, name: str, seconds: float, **params) -> WorkloadResult:
     elif not module.ok and kernel.isolation is None:
         failure = f"{extension} is not running ({module.error})"
     else:
-        proc = kernel.spawn(name)
+        proc = None
         try:
+            proc = kernel.spawn(name)
             measurement = spec.fn(kernel, proc, extension, duration, kernel.rng, **params)
         except WorkloadFailed as exc:
             failure = str(exc)
@@ -135,6 +136,11 @@ def run_workload(kernel, name: str, seconds: float, **params) -> WorkloadResult:
             failure = f"{name} {exc.reason}"
         except KernelPanic as exc:
             failure = f"system {exc.verdict}"
+        finally:
+            if proc is not None:
+                kernel.exit_process(proc)       # its pages and files, whatever happened
+            if kernel.verdict is not None and failure is None:
+                failure = f"system {kernel.verdict}"     # died closing the program's files
         if failure is None:
             kernel.check_integrity()
             if kernel.verdict is not None:
