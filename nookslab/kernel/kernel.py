@@ -4,14 +4,18 @@ A small Linux-2.4-like kernel: heap, exported symbols, module loader, IRQs, time
 queues, character devices, processes and the oops/panic path. Subsystems for networking, sound
 and files plug in beside these. In the ``nooks`` configuration the isolation manager installs
 itself through the few hooks marked "Nooks hook" (the paper's Table 2 "Linux kernel changes").
+
+The kernel imports neither Nooks, nor the drivers, nor the user programs: :func:`nookslab.boot`
+composes the system from above and hands each one in (``isolation=``, ``drivers=``,
+``userland=``), as a bootloader hands Linux its modules directory and init.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 
-from ..errors import choose, positive_int
+from ..errors import positive_int
 from ..machine import CostModel, CpuFault, Machine, Watchdog
 from ..machine.machine import DEFAULT_MEMORY, DEFAULT_STEP_BUDGET
 from ..machine.memory import PAGE_SIZE, OutOfMemory
@@ -27,20 +31,18 @@ from .text import FunctionTable
 from .timer import TimerSubsystem
 from .trace import Trace
 
-#: native and nooks (SOSP'03), then the other configurations of the "beyond Nooks" notebook:
-#: shadow drivers (OSDI'04) and Table 1's other approaches (see nookslab/nooks/approaches.py).
-MODES = ("native", "nooks", "nooks+shadow", "user-level", "sfi", "safe-language")
-
-
-def available_modes() -> tuple[str, ...]:
-    """The configurations this installation can boot (``nooks`` once the layer is built)."""
-    import importlib.util
-    return tuple(m for m in MODES
-                 if m == "native" or importlib.util.find_spec("nookslab.nooks") is not None)
-
-
 class Kernel:
-    """A booted kernel. Make one with :func:`nookslab.boot`.
+    """A booted kernel. Make one with :func:`nookslab.boot`, which composes the system.
+
+    Parameters
+    ----------
+    mode: the configuration's name; anything but ``"native"`` needs ``isolation``.
+    seed, memory, cost, step_budget: as :func:`nookslab.boot` takes them.
+    drivers: the extensions this kernel can load, name -> driver spec (its ``/lib/modules``;
+        each spec has ``name``, ``device_name``, ``device(kernel, **options)`` and its source).
+    userland: the user programs, an object with ``run(kernel, name, seconds, **params)``
+        (what :meth:`run` runs). isolation: ``install(kernel) -> manager``, the isolation layer
+        installed at its hook during boot (Nooks), or None for stock Linux.
 
     Attributes
     ----------
@@ -48,14 +50,22 @@ class Kernel:
     machine, mmu, cpu, clock, cost: the hardware it runs on.
     events: the structured trace. verdict: None while alive, else a :class:`Verdict`.
     modules: loaded modules by name. recoveries: recovery records (nooks).
+    drivers, userland, isolation: what :func:`nookslab.boot` installed.
     """
 
     def __init__(self, mode: str = "native", seed: int = 0, memory: int = DEFAULT_MEMORY,
-                 cost: CostModel | None = None, step_budget: int = DEFAULT_STEP_BUDGET,
-                 hooks=None):
-        self.mode = choose(mode, available_modes(), "mode")
-        if hooks is not None and self.mode == "native":
-            raise ValueError("hooks replace parts of Nooks: boot mode 'nooks', not 'native'")
+                 cost: CostModel | None = None, step_budget: int = DEFAULT_STEP_BUDGET, *,
+                 drivers: Mapping | None = None, userland=None,
+                 isolation: Callable | None = None):
+        if not isinstance(mode, str):
+            raise ValueError(f"mode must be a configuration's name, got {mode!r}")
+        if (mode == "native") != (isolation is None):
+            raise ValueError(f"a kernel in mode {mode!r} needs " + (
+                "no isolation layer" if mode == "native" else
+                "its isolation layer installed at boot: use nookslab.boot(mode=...)"))
+        self.mode = mode
+        self.drivers: Mapping = dict(drivers or {})
+        self.userland = userland
         if isinstance(seed, np.random.SeedSequence):
             self.seed_sequence = seed
             self.seed = seed.entropy
@@ -109,9 +119,8 @@ class Kernel:
         self.linker: Linker = Linker(self)
         self.isolation = None
         self.loader = ModuleLoader(self)
-        if self.mode != "native":
-            from .. import nooks
-            self.isolation = nooks.install(self, hooks)
+        if isolation is not None:
+            self.isolation = isolation(self)
         self.events.add("boot", "kernel", f"mode={self.mode} seed={self.seed} "
                                           f"memory={memory // 1024} KiB")
 
@@ -337,8 +346,10 @@ class Kernel:
 
     def run(self, workload: str, seconds: float = 0.1, **params):
         """Run ``workload`` for ``seconds`` of simulated time; returns a WorkloadResult."""
-        from ..workloads import run_workload
-        return run_workload(self, workload, seconds, **params)
+        if self.userland is None:
+            raise ValueError(f"no user programs are installed on this kernel, so there is no "
+                             f"workload {workload!r}: boot it with nookslab.boot(...)")
+        return self.userland.run(self, workload, seconds, **params)
 
     @property
     def now(self) -> float:
@@ -370,23 +381,3 @@ def describe(exc: BaseException) -> str:
     }.get(type(exc).__name__, "general protection fault")
     return f"{kind} ({type(exc).__name__}: {text})" if text else f"{kind} ({type(exc).__name__})"
 
-
-def boot(mode: str = "native", seed: int = 0, memory: int = DEFAULT_MEMORY,
-         cost: CostModel | None = None, step_budget: int = DEFAULT_STEP_BUDGET,
-         hooks=None) -> Kernel:
-    """Boot a fresh simulated kernel.
-
-    Parameters
-    ----------
-    mode: ``"native"`` (drivers run in the kernel's protection domain, as in stock Linux),
-        ``"nooks"`` (each driver isolated in its own lightweight protection domain), or one of
-        the other configurations: ``"nooks+shadow"``, ``"user-level"``, ``"sfi"``,
-        ``"safe-language"`` (see :mod:`nookslab.nooks.approaches`).
-    seed: seeds every random choice of this kernel (workload data, device timing).
-    memory: bytes of simulated RAM (default 16 MiB).
-    cost: the cycle cost model (default: the paper's 1.7 GHz Pentium 4).
-    hooks: a :class:`~nookslab.nooks.hooks.NooksHooks` of student parts of Nooks (nooks mode
-        only; default: the package's own).
-    """
-    return Kernel(mode=mode, seed=seed, memory=memory, cost=cost, step_budget=step_budget,
-                  hooks=hooks)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import Callable, Mapping
 
 from ..kernel.panic import KernelPanic, ProcessKilled
 
@@ -100,11 +100,38 @@ def _fmt(value) -> str:
     return str(value)
 
 
+class Userland:
+    """The user programs installed on one system (its ``/usr/bin``): workload name -> spec.
+
+    :func:`nookslab.boot` gives each kernel one, with the package's workloads and those of the
+    out-of-tree extensions it boots with; ``kernel.run(name, ...)`` runs one of them.
+    """
+
+    def __init__(self, specs: Mapping[str, WorkloadSpec]):
+        self.specs: dict[str, WorkloadSpec] = dict(specs)
+
+    def run(self, kernel, name: str, seconds: float, **params) -> WorkloadResult:
+        """Run workload ``name`` on ``kernel`` for ``seconds`` of simulated time."""
+        from ..errors import choose
+        spec = self.specs[choose(name, self.specs, "workload")]
+        return _run(kernel, spec, seconds, params)
+
+    def __repr__(self) -> str:
+        return f"<Userland: {', '.join(self.specs)}>"
+
+
 def run_workload(kernel, name: str, seconds: float, **params) -> WorkloadResult:
-    """Run workload ``name`` on ``kernel`` for ``seconds`` of simulated time."""
-    from . import WORKLOAD_SPECS
-    from ..errors import choose
-    spec = WORKLOAD_SPECS[choose(name, WORKLOAD_SPECS, "workload")]
+    """Run workload ``name`` on ``kernel`` for ``seconds`` of simulated time (the kernel's own
+    user programs if it has them, else the package's)."""
+    userland = getattr(kernel, "userland", None)
+    if userland is None:
+        from . import WORKLOAD_SPECS
+        userland = Userland(WORKLOAD_SPECS)
+    return userland.run(kernel, name, seconds, **params)
+
+
+def _run(kernel, spec: WorkloadSpec, seconds: float, params: dict) -> WorkloadResult:
+    name = spec.name
     if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) \
             or not 0 < seconds <= MAX_SECONDS:
         raise ValueError(f"seconds must be a positive number of simulated seconds, at most "
