@@ -157,6 +157,16 @@ class Kernel:
             raise ValueError(f"recovery needs the nooks configuration; this kernel is {self.mode!r}")
         return self.isolation.recover(name, trigger="explicit")
 
+    def reaching(self, addr: int, size: int) -> list[str]:
+        """What the kernel still reaches inside ``[addr, addr + size)``: a pending timer on its
+        list, ... (each subsystem's ``reaching``), as Linux's ``debug_check_no_obj_freed`` asks
+        before memory is freed. Empty if nothing; Nooks' wrappers refuse such a free."""
+        found: list[str] = []
+        for sub in self.subsystems.values():
+            if hasattr(sub, "reaching"):
+                found.extend(sub.reaching(addr, size))
+        return found
+
     def held_by(self, owner: str) -> list[str]:
         """Every kernel resource still held by ``owner`` (allocations, IRQs, timers, ...)."""
         held: list[str] = []
