@@ -105,7 +105,8 @@ class Extension:
             if isinstance(w, str):
                 if w not in _workloads.WORKLOAD_SPECS:
                     raise ValueError(f"unknown workload {w!r}: choose one of "
-                                     f"{', '.join(_workloads.WORKLOAD_SPECS)} or give a WorkloadSpec")
+                                     f"{', '.join(_workloads.WORKLOAD_SPECS)} "
+                                     f"or give a WorkloadSpec")
             elif not isinstance(w, WorkloadSpec):
                 raise ValueError(f"a workload is a package workload's name or a WorkloadSpec, "
                                  f"got {w!r}")
@@ -166,7 +167,8 @@ def as_extension(value) -> Extension:
     if isinstance(value, Extension):
         return value
     raise ValueError(f"extensions are Extension values (Extension.from_file(...)), got "
-                     f"{value!r}; the package's own ({', '.join(_drivers.REGISTRY)}) are always there")
+                     f"{value!r}; the package's own ({', '.join(_drivers.REGISTRY)}) are "
+                     f"always there")
 
 
 def catalogs(extensions: Iterable = ()) -> tuple[dict[str, DriverSpec], dict[str, WorkloadSpec]]:

@@ -49,7 +49,7 @@ def imported(path: Path) -> list[tuple[int, str]]:
             base = _resolve(module, node)
             out += [(node.lineno, f"{base}.{a.name}" if base else a.name) for a in node.names]
         elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
-                and isinstance(node.args[0].value, str) and node.args[0].value.startswith("nookslab"):
+                and str(node.args[0].value).startswith("nookslab"):
             name = getattr(node.func, "attr", getattr(node.func, "id", ""))
             if name in ("import_module", "find_spec", "__import__"):
                 out.append((node.lineno, node.args[0].value))

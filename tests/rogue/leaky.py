@@ -1,6 +1,7 @@
 """Rogue driver: leaks. Each ioctl allocates a 1 KiB buffer it never frees, and cleanup_module
 frees only the private struct (a MEM_LEAK bug, the kind the paper's injector planted)."""
-from nookslab.kernel.api import kfree, kmalloc, ld32, memset, register_chrdev, st32, unregister_chrdev
+from nookslab.kernel.api import (kfree, kmalloc, ld32, memset, register_chrdev, st32,
+                                 unregister_chrdev)
 from nookslab.kernel.chrdev import FileOperations
 from nookslab.kernel.errno import EBUSY, EINVAL, ENOMEM
 from nookslab.kernel.structs import Layout
