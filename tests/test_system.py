@@ -71,3 +71,14 @@ def test_the_architecture_doc_lists_the_public_api_exactly():
     section = doc[doc.index("## The public API"):]
     listed = section[:section.index("Beside them")]
     assert sorted(re.findall(r"`(\w+)`", listed)[1:]) == sorted(nl.__all__)   # [0]: __all__
+
+
+def test_bad_run_and_load_options_are_clear_errors_and_start_no_process():
+    k = nl.boot("native", seed=1)
+    k.load("null")
+    with pytest.raises(ValueError, match="null-io.*'blok'.*its parameters: block, think_us"):
+        k.run("null-io", seconds=0.001, blok=5)
+    with pytest.raises(ValueError, match="bad device options.*speed"):
+        k.load("e1000", speed=5)
+    assert k.processes == [] and "e1000" not in k.modules
+    assert k.run("null-io", seconds=0.001, block=512).ok

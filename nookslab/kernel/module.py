@@ -356,7 +356,14 @@ class ModuleLoader:
             module = Module(name, spec, state="failed", error=f"system is down ({k.verdict})")
             return module
         if spec.device is not None:
-            k.machine.attach(spec.device_name, spec.device(k, **options))
+            try:
+                device = spec.device(k, **options)
+            except TypeError as exc:
+                if options and "argument" in str(exc):          # an option the model lacks
+                    raise ValueError(f"extension {name!r}: bad device options {options}: "
+                                     f"{exc}") from None
+                raise
+            k.machine.attach(spec.device_name, device)
         module = self.link(spec, tuple(faults or ()))
         module.generation = existing.generation + 1 if existing is not None else 1
         self.modules[name] = module

@@ -8,6 +8,7 @@ that, plus the kernel's counters, into a :class:`WorkloadResult`.
 from __future__ import annotations
 
 import html
+import inspect
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Mapping
 
@@ -130,8 +131,19 @@ def run_workload(kernel, name: str, seconds: float, **params) -> WorkloadResult:
     return userland.run(kernel, name, seconds, **params)
 
 
+def _check_params(spec: WorkloadSpec, params: dict) -> None:
+    """A ValueError naming the workload's parameters if ``params`` does not fit them."""
+    try:
+        inspect.signature(spec.fn).bind(None, None, None, 0, None, **params)
+    except TypeError as exc:
+        taken = [p for p in list(inspect.signature(spec.fn).parameters)[5:]]
+        raise ValueError(f"workload {spec.name!r}: {exc}; its parameters: "
+                         f"{', '.join(taken) or 'none'}") from None
+
+
 def _run(kernel, spec: WorkloadSpec, seconds: float, params: dict) -> WorkloadResult:
     name = spec.name
+    _check_params(spec, params)
     if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) \
             or not 0 < seconds <= MAX_SECONDS:
         raise ValueError(f"seconds must be a positive number of simulated seconds, at most "
