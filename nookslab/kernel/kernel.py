@@ -24,7 +24,7 @@ from .irq import TIMER_IRQ, IrqSubsystem
 from .mm import MemorySubsystem
 from .module import Linker, Module, ModuleLoader
 from .panic import KernelBug, KernelPanic, ProcessKilled, SystemDead, Verdict
-from .process import USER_PAGES, Process
+from .process import USER_PAGES, Process, do_exit
 from .symbols import SymbolTable
 from .sync import SyncSubsystem
 from .text import FunctionTable
@@ -192,42 +192,9 @@ class Kernel:
         return proc
 
     def exit_process(self, proc: Process) -> None:
-        """``do_exit``: free the process's user pages, close its open files, forget it.
-
-        Linux 2.4's order: the address space first (``__exit_mm``), then the files
-        (``__exit_files``), each closed through the subsystem that opened it, as ``close``
-        would (the driver's ``release`` runs, in process context, with oops rules). An oops in
-        a release kills the process again, and as in 2.4 (whose ``__exit_files`` detaches the
-        file table before closing it) the files not yet closed are dropped unreleased; a panic
-        or hang ends the system. Nothing is closed on a dead system. Never raises; a second call
-        does nothing.
-        """
-        if proc not in self.processes:
-            return
-        if proc.usize:
-            base, count = proc.ubuf, proc.usize // PAGE_SIZE
-            proc.usize = 0                     # copy_to_user into it is refused from now on
-            self.machine.pages.free(base, count)
-            if self.isolation is not None:     # Nooks hook: domains may read the pages again
-                self.isolation.user_pages_removed(base, count)
-        if proc.files and self.verdict is None:
-            try:
-                for fd in sorted(proc.files, key=str):
-                    entry = proc.files.get(fd)
-                    close = self.file_closers.get(entry[0]) if entry is not None else None
-                    if close is None:
-                        proc.files.pop(fd, None)
-                        continue
-                    self._enter(proc, close, (fd,), 0)
-            except ProcessKilled as exc:
-                self.events.add("exit", "kernel", f"process {proc.name}: {exc.reason} while "
-                                                  f"closing its files; {len(proc.files)} left "
-                                                  f"unreleased")
-            except KernelPanic:
-                pass
-        proc.files.clear()
-        proc.exited = True
-        self.processes.remove(proc)
+        """``do_exit``: free the process's pages, close its files, forget it (see
+        :func:`~nookslab.kernel.process.do_exit`). Never raises; a second call does nothing."""
+        do_exit(self, proc)
 
     def user_range_ok(self, addr: int, n: int) -> bool:
         proc = self.current

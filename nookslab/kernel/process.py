@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..machine.memory import PAGE_SIZE
+from .panic import KernelPanic, ProcessKilled
+
 USER_PAGES = 64            # 256 KiB of user buffer per process
 
 
@@ -25,3 +28,41 @@ class Process:
     @property
     def alive(self) -> bool:
         return self.killed is None and not self.exited
+
+
+def do_exit(kernel, proc: Process) -> None:
+    """End ``proc``: free its user pages, close its open files, drop it from the process list.
+
+    Linux 2.4's order: the address space first (``__exit_mm``), then the files
+    (``__exit_files``), each closed through the subsystem that opened it, as ``close`` would
+    (the driver's ``release`` runs, in process context, with oops rules). An oops in a release
+    kills the process again, and as in 2.4 (whose ``__exit_files`` detaches the file table
+    before closing it) the files not yet closed are dropped unreleased; a panic or hang ends the
+    system. Nothing is closed on a dead system. Never raises; a second call does nothing.
+    """
+    if proc not in kernel.processes:
+        return
+    if proc.usize:
+        base, count = proc.ubuf, proc.usize // PAGE_SIZE
+        proc.usize = 0                         # copy_to_user into it is refused from now on
+        kernel.machine.pages.free(base, count)
+        if kernel.isolation is not None:       # Nooks hook: domains may read the pages again
+            kernel.isolation.user_pages_removed(base, count)
+    if proc.files and kernel.verdict is None:
+        try:
+            for fd in sorted(proc.files):
+                entry = proc.files.get(fd)
+                close = kernel.file_closers.get(entry[0]) if entry is not None else None
+                if close is None:              # nobody to release it: the entry goes
+                    proc.files.pop(fd, None)
+                    continue
+                kernel._enter(proc, close, (fd,), 0)
+        except ProcessKilled as exc:
+            kernel.events.add("exit", "kernel", f"process {proc.name}: {exc.reason} while "
+                                                f"closing its files; {len(proc.files)} left "
+                                                f"unreleased")
+        except KernelPanic:
+            pass                               # the verdict says it all
+    proc.files.clear()
+    proc.exited = True
+    kernel.processes.remove(proc)
