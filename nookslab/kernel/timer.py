@@ -144,12 +144,13 @@ class TimerSubsystem:
         """Pending timers whose ``timer_list`` lies in ``[addr, addr + size)``: found by walking
         the list in memory (a corrupted list ends the walk; the timer interrupt will judge it)."""
         found = []
-        ld32, head, end = self.mmu.ld32, self.head, addr + size
+        ld32, head, end, ram = self.mmu.ld32, self.head, addr + size, self.mmu.size
         try:
             node = ld32(head + TIMER_LIST.next)
             for _ in range(100_000):
-                if node == head or not node or ld32(node + TIMER_LIST.magic) != TIMER_MAGIC:
-                    break
+                if node == head or not 0 < node < ram or ld32(node + TIMER_LIST.magic) \
+                        != TIMER_MAGIC:
+                    break                      # end, or a node no timer could be (no MMIO)
                 if addr <= node < end:
                     found.append(f"pending timer at {node:#010x}")
                 node = ld32(node + TIMER_LIST.next)
