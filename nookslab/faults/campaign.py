@@ -79,8 +79,8 @@ def run_batch(tasks: list[TrialTask]) -> list[dict]:
     worker = _in_worker()
     out = []
     for t in tasks:
-        out.append(run_trial(t.driver or t.extension, t.mode, t.seed, t.faults_per_trial, seconds=t.seconds,
-                             index=t.index).to_dict())
+        out.append(run_trial(t.driver or t.extension, t.mode, t.seed, t.faults_per_trial,
+                             seconds=t.seconds, index=t.index).to_dict())
         if worker:
             # A trial's kernel is one big reference cycle holding 16 MiB of RAM: freeing it now
             # (a short collection, the worker's long-lived objects are frozen) lets the next
