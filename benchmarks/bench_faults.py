@@ -20,7 +20,7 @@ from concurrent.futures import ProcessPoolExecutor
 from nookslab.eval import paper
 from nookslab.eval.reproduce import fault_extensions
 from nookslab.faults import Campaign, run_trial
-from nookslab.kernel import available_modes
+from nookslab.system import available_modes
 
 
 def single_trial(extensions, modes, repeats: int = 5) -> tuple[dict, dict]:

@@ -7,11 +7,19 @@ them in lightweight kernel protection domains. The public API (DESIGN.md section
     k = nl.boot(mode="native", seed=7)
     k.load("null")
     r = k.run("null-io", seconds=0.01)
+
+A driver of one's own, built outside the package (docs/architecture.md, "Out-of-tree drivers")::
+
+    mine = nl.Extension.from_file("mydriver.py", device="null", workloads=["null-io"])
+    k = nl.boot(mode="nooks", seed=7, extensions=[mine])
+    k.load("mydriver")
 """
 from __future__ import annotations
 
 from .drivers import EXTENSIONS
-from .kernel import Kernel, Verdict, available_modes, boot
+from .extension import Extension
+from .kernel import Kernel, Verdict
+from .system import available_modes, boot
 from .workloads import WORKLOADS, WorkloadResult
 
 __version__ = "0.1.0"
@@ -19,5 +27,5 @@ __version__ = "0.1.0"
 #: The configurations a kernel can boot in.
 MODES: tuple[str, ...] = available_modes()
 
-__all__ = ["EXTENSIONS", "Kernel", "MODES", "Verdict", "WORKLOADS", "WorkloadResult", "boot",
-           "__version__"]
+__all__ = ["EXTENSIONS", "Extension", "Kernel", "MODES", "Verdict", "WORKLOADS",
+           "WorkloadResult", "boot", "__version__"]

@@ -20,7 +20,7 @@ import sys
 
 from .faults.trial import execute, trial_faults
 from .faults.types import CustomFault, FaultType
-from .kernel import boot
+from .system import boot
 from .nooks.hooks import NooksHooks
 
 

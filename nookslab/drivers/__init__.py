@@ -2,10 +2,12 @@
 
 The paper isolated eight extensions (SOSP'03 Table 3). ``EXTENSIONS`` lists those built so far;
 ``REGISTRY`` also holds the foundation's example ``null`` driver, loadable but not one of the eight.
+It is the in-tree catalog, read (never changed) when :func:`nookslab.boot` gives a kernel its
+own; a driver built outside the tree comes in as a :class:`nookslab.Extension` at boot.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 
@@ -13,9 +15,12 @@ from typing import Callable
 class DriverSpec:
     """One loadable extension.
 
-    ``source``: the Python module holding the driver's code (compiled by the module loader).
+    ``source``: the Python module holding the driver's code (compiled by the module loader),
+    or, for a driver built outside the tree, where its code came from.
     ``device``: a factory ``(kernel, **options) -> device`` for its hardware, or None.
     ``context``: where its code mostly runs, ``"interrupt"`` or ``"process"`` (SOSP'03 5.2).
+    ``code``: the driver's source text, carried by value (out-of-tree drivers); None: read it
+    from ``source``.
     """
 
     name: str
@@ -25,6 +30,13 @@ class DriverSpec:
     device: Callable | None
     context: str
     paper: bool = True
+    code: str | None = field(default=None, repr=False)
+
+    @property
+    def text(self) -> str:
+        """The driver's source text."""
+        from ..kernel.module import source_of
+        return source_of(self)
 
 
 def _null_device(kernel, **options):

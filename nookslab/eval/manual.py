@@ -143,7 +143,7 @@ def run_manual(extension: str, bug: str, faults: tuple[Fault, ...], seed: int = 
 def vfat_available() -> str:
     """Empty if the VFAT experiment can run, else why not."""
     from ..drivers import REGISTRY
-    from ..kernel import available_modes, boot
+    from ..system import available_modes, boot
     if "vfat" not in REGISTRY:
         return "the vfat driver is not built"
     if "nooks" not in available_modes():

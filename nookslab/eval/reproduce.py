@@ -29,7 +29,7 @@ def fault_extensions() -> tuple[str, ...]:
 
 
 def _modes() -> tuple[str, ...]:
-    from ..kernel import available_modes
+    from ..system import available_modes
     return tuple(m for m in ("native", "nooks") if m in available_modes())
 
 

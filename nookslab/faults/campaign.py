@@ -33,6 +33,7 @@ class TrialTask:
     index: int
     faults_per_trial: int
     seconds: float | None
+    driver: object = None           # an out-of-tree Extension, carried by value to the worker
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -55,7 +56,9 @@ def _warm(extensions) -> None:
         return                                      # the notebook's own process: leave gc alone
     from ..drivers import REGISTRY
     for e in todo:
-        spec = REGISTRY[e]
+        spec = REGISTRY.get(e)
+        if spec is None:                            # out of tree: compiled on first load
+            continue
         _clean_code(spec.source, spec.name)
         _image(spec.source, spec.name)
         sites(e)
@@ -76,8 +79,8 @@ def run_batch(tasks: list[TrialTask]) -> list[dict]:
     worker = _in_worker()
     out = []
     for t in tasks:
-        out.append(run_trial(t.extension, t.mode, t.seed, t.faults_per_trial, seconds=t.seconds,
-                             index=t.index).to_dict())
+        out.append(run_trial(t.driver or t.extension, t.mode, t.seed, t.faults_per_trial,
+                             seconds=t.seconds, index=t.index).to_dict())
         if worker:
             # A trial's kernel is one big reference cycle holding 16 MiB of RAM: freeing it now
             # (a short collection, the worker's long-lived objects are frozen) lets the next
@@ -92,7 +95,8 @@ class Campaign:
     Parameters
     ----------
     extensions: registered extensions with a workload (the paper's: sb, e1000, pcnet32, vfat,
-        khttpd).
+        khttpd), or out-of-tree :class:`~nookslab.Extension` values with one (sent to the
+        workers with each trial).
     trials: trials per extension (the paper: 400). faults_per_trial: 1..100 (the paper: 5).
     seed: the campaign's root seed. modes: the configurations each trial runs in.
     seconds: simulated seconds of workload per trial (None: each extension's own,
@@ -101,10 +105,12 @@ class Campaign:
 
     def __init__(self, extensions, trials: int = 400, faults_per_trial: int = 5, seed: int = 0,
                  modes=("native", "nooks"), seconds: float | None = None):
-        from ..kernel import MODES, available_modes
+        from ..system import MODES, available_modes
         if isinstance(extensions, str):
             extensions = [extensions]
-        self.extensions = tuple(check_extension(e) for e in extensions)
+        checked = [check_extension(e) for e in extensions]
+        self.extensions = tuple(getattr(e, "name", e) for e in checked)
+        self.out_of_tree = {e.name: e for e in checked if not isinstance(e, str)}
         if not self.extensions:
             raise ValueError("a campaign needs at least one extension")
         self.trials = positive_int(trials, "trials", 1)
@@ -133,7 +139,8 @@ class Campaign:
 
     def tasks(self) -> list[TrialTask]:
         """Every trial, in the campaign's fixed order: extension, trial, mode."""
-        return [TrialTask(e, m, self.trial_seed(e, i), i, self.faults_per_trial, self.seconds)
+        return [TrialTask(e, m, self.trial_seed(e, i), i, self.faults_per_trial, self.seconds,
+                          self.out_of_tree.get(e))
                 for e in self.extensions for i in range(self.trials) for m in self.modes]
 
     def run_with_workers(self, workers: int, progress: bool = True) -> "CampaignResult":

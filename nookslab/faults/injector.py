@@ -206,12 +206,11 @@ def sites_of_source(source: str) -> dict[str, tuple[Site, ...]]:
     return {kind: tuple(found) for kind, found in collector.sites.items()}
 
 
-def sites(extension: str) -> dict[str, tuple[Site, ...]]:
-    """Every site of every fault type in the registered extension's source."""
-    from ..drivers import REGISTRY
-    from ..errors import choose
-    spec = REGISTRY[choose(extension, REGISTRY, "extension")]
-    return sites_of_source(driver_source(spec.source))
+def sites(extension) -> dict[str, tuple[Site, ...]]:
+    """Every site of every fault type in the source of ``extension`` (a package extension's
+    name or an out-of-tree :class:`~nookslab.Extension`)."""
+    from ..extension import driver_of
+    return sites_of_source(driver_of(extension)[1].text)
 
 
 # -- choosing faults ------------------------------------------------------------------------------
@@ -238,7 +237,8 @@ def generate(extension: str, count: int, rng: np.random.Generator,
     found = sites(extension)
     usable = [t for t in types if t == "HEAP" or found.get(t)]
     if not usable:
-        raise ValueError(f"no site for fault types {', '.join(types)} in {extension}")
+        raise ValueError(f"no site for fault types {', '.join(types)} in "
+                         f"{getattr(extension, 'name', extension)}")
     faults = []
     for _ in range(count):
         draws = rng.integers(0, 2**32, size=6)

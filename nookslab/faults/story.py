@@ -96,7 +96,7 @@ def tell(extension: str, faults: tuple[Fault, ...], mode: str, seed: int, out=No
 def main(extension: str, faults, mode: str = "nooks", seed: int = 0) -> int:
     """The ``nookslab trial`` command: one fault of each named type, placed at random by ``seed``."""
     from ..errors import choose
-    from ..kernel import available_modes
+    from ..system import available_modes
     from .injector import generate
     from .trial import check_extension, fault_rng
     try:

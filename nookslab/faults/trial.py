@@ -112,13 +112,13 @@ class TrialResult:
         return f"<table class='nookslab-trial'>{''.join(rows)}</table>"
 
 
-def workload_for(extension: str) -> str:
-    """The workload that exercises ``extension``: the first registered one that lists it."""
-    from ..workloads import WORKLOAD_SPECS
-    for name, spec in WORKLOAD_SPECS.items():
-        if extension in spec.extensions:
-            return name
-    raise ValueError(f"no workload drives extension {extension!r}")
+def workload_for(extension) -> str:
+    """The workload that exercises ``extension``: the first registered one that lists it (an
+    out-of-tree :class:`~nookslab.Extension`: the first of its own)."""
+    from ..extension import workloads_of
+    for name in workloads_of(extension):
+        return name
+    raise ValueError(f"no workload drives extension {getattr(extension, 'name', extension)!r}")
 
 
 def fault_rng(extension: str, seed: int) -> np.random.Generator:
@@ -126,10 +126,11 @@ def fault_rng(extension: str, seed: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(seed), zlib.crc32(extension.encode())]))
 
 
-def trial_faults(extension: str, seed: int, faults_per_trial: int = 5) -> tuple[Fault, ...]:
+def trial_faults(extension, seed: int, faults_per_trial: int = 5) -> tuple[Fault, ...]:
     """The faults :func:`run_trial` injects for (extension, seed)."""
     from .injector import generate
-    return generate(extension, faults_per_trial, fault_rng(extension, seed))
+    return generate(extension, faults_per_trial,
+                    fault_rng(getattr(extension, "name", extension), seed))
 
 
 def injectable_extensions() -> tuple[str, ...]:
@@ -164,8 +165,15 @@ def _source_exists(module_path: str) -> bool:
     return found
 
 
-def check_extension(extension: str) -> str:
-    """``extension`` if faults can be injected into it (built, with a workload), else ValueError."""
+def check_extension(extension):
+    """``extension`` if faults can be injected into it (built, with a workload), else ValueError.
+    An out-of-tree :class:`~nookslab.Extension` needs a workload of its own."""
+    from ..extension import Extension
+    if isinstance(extension, Extension):
+        if not extension.workloads:
+            raise ValueError(f"extension {extension.name!r} has no workload to run in a trial: "
+                             f"give it workloads=[...]")
+        return extension
     return choose(extension, injectable_extensions(), "extension")
 
 
@@ -209,17 +217,19 @@ def run_trial(extension: str, mode: str = "native", seed: int = 0, faults_per_tr
 
     Parameters
     ----------
-    extension: a registered extension with a workload (``"e1000"``, ``"null"``...).
+    extension: a registered extension with a workload (``"e1000"``, ``"null"``...), or an
+        out-of-tree :class:`~nookslab.Extension` with one (carried by value, as a campaign's
+        worker processes receive it).
     mode: ``"native"``, ``"nooks"`` or another of :data:`nookslab.MODES`.
     seed: seeds the kernel and, with the extension, the faults.
     faults_per_trial: how many random faults (1..100; the paper used 5).
     faults: the exact faults to inject instead (a replay); ``faults_per_trial`` is then ignored.
     seconds: simulated seconds of workload (default: :func:`trial_seconds` of the extension).
     """
-    from ..kernel import available_modes
+    from ..system import available_modes
     check_extension(extension)
     if seconds is None:
-        seconds = trial_seconds(extension)
+        seconds = trial_seconds(getattr(extension, "name", extension))
     choose(mode, available_modes(), "mode")
     seed = positive_int(seed, "seed", low=0)
     if faults is None:
@@ -238,21 +248,23 @@ def execute(extension: str, mode: str, seed: int, faults: tuple[Fault, ...],
 
     ``setup(kernel)``, if given, runs after boot and before the load (an experiment's policy).
     """
-    base = dict(extension=extension, mode=mode, seed=seed, faults=faults, index=index)
+    name = getattr(extension, "name", extension)
+    base = dict(extension=name, mode=mode, seed=seed, faults=faults, index=index)
     if seconds is None:
-        seconds = trial_seconds(extension)
+        seconds = trial_seconds(name)
     kernel = None
     try:
-        from ..kernel import boot
+        from .. import system
         workload = workload_for(extension)
-        kernel = boot(mode=mode, seed=seed)
-        followup = EXTENSION_FOLLOWUP_SECONDS.get(extension, FOLLOWUP_SECONDS)
+        kernel = system.boot(mode=mode, seed=seed,
+                             extensions=[] if extension is name else [extension])
+        followup = EXTENSION_FOLLOWUP_SECONDS.get(name, FOLLOWUP_SECONDS)
         # the budget of a default-length trial at least: a shorter run has the same fixed
         # setup (kHTTPd's mkfs, mount, ifup and drain), which the budget must leave room for
         _livelock_watchdog(kernel, max(seconds + followup, TRIAL_SECONDS + FOLLOWUP_SECONDS))
         if setup is not None:
             setup(kernel)
-        kernel.load(extension, faults=faults)
+        kernel.load(name, faults=faults)
         first = kernel.run(workload, seconds=seconds)
         second = kernel.run(workload, seconds=followup) if kernel.verdict is None \
             else None

@@ -113,6 +113,7 @@ class CharDevSubsystem:
         while fd in proc.files:
             fd += 1
         proc.files[fd] = (dev.major, f)
+        self.k.file_closers.setdefault(dev.major, self.sys_close)     # for do_exit
         return fd
 
     def _file(self, fd: int):

@@ -4,14 +4,18 @@ A small Linux-2.4-like kernel: heap, exported symbols, module loader, IRQs, time
 queues, character devices, processes and the oops/panic path. Subsystems for networking, sound
 and files plug in beside these. In the ``nooks`` configuration the isolation manager installs
 itself through the few hooks marked "Nooks hook" (the paper's Table 2 "Linux kernel changes").
+
+The kernel imports neither Nooks, nor the drivers, nor the user programs: :func:`nookslab.boot`
+composes the system from above and hands each one in (``isolation=``, ``drivers=``,
+``userland=``), as a bootloader hands Linux its modules directory and init.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 
-from ..errors import choose, positive_int
+from ..errors import positive_int
 from ..machine import CostModel, CpuFault, Machine, Watchdog
 from ..machine.machine import DEFAULT_MEMORY, DEFAULT_STEP_BUDGET
 from ..machine.memory import PAGE_SIZE, OutOfMemory
@@ -20,27 +24,25 @@ from .irq import TIMER_IRQ, IrqSubsystem
 from .mm import MemorySubsystem
 from .module import Linker, Module, ModuleLoader
 from .panic import KernelBug, KernelPanic, ProcessKilled, SystemDead, Verdict
-from .process import USER_PAGES, Process
+from .process import USER_PAGES, Process, do_exit
 from .symbols import SymbolTable
 from .sync import SyncSubsystem
 from .text import FunctionTable
 from .timer import TimerSubsystem
 from .trace import Trace
 
-#: native and nooks (SOSP'03), then the other configurations of the "beyond Nooks" notebook:
-#: shadow drivers (OSDI'04) and Table 1's other approaches (see nookslab/nooks/approaches.py).
-MODES = ("native", "nooks", "nooks+shadow", "user-level", "sfi", "safe-language")
-
-
-def available_modes() -> tuple[str, ...]:
-    """The configurations this installation can boot (``nooks`` once the layer is built)."""
-    import importlib.util
-    return tuple(m for m in MODES
-                 if m == "native" or importlib.util.find_spec("nookslab.nooks") is not None)
-
-
 class Kernel:
-    """A booted kernel. Make one with :func:`nookslab.boot`.
+    """A booted kernel. Make one with :func:`nookslab.boot`, which composes the system.
+
+    Parameters
+    ----------
+    mode: the configuration's name; anything but ``"native"`` needs ``isolation``.
+    seed, memory, cost, step_budget: as :func:`nookslab.boot` takes them.
+    drivers: the extensions this kernel can load, name -> driver spec (its ``/lib/modules``;
+        each spec has ``name``, ``device_name``, ``device(kernel, **options)`` and its source).
+    userland: the user programs, an object with ``run(kernel, name, seconds, **params)``
+        (what :meth:`run` runs). isolation: ``install(kernel) -> manager``, the isolation layer
+        installed at its hook during boot (Nooks), or None for stock Linux.
 
     Attributes
     ----------
@@ -48,14 +50,22 @@ class Kernel:
     machine, mmu, cpu, clock, cost: the hardware it runs on.
     events: the structured trace. verdict: None while alive, else a :class:`Verdict`.
     modules: loaded modules by name. recoveries: recovery records (nooks).
+    drivers, userland, isolation: what :func:`nookslab.boot` installed.
     """
 
     def __init__(self, mode: str = "native", seed: int = 0, memory: int = DEFAULT_MEMORY,
-                 cost: CostModel | None = None, step_budget: int = DEFAULT_STEP_BUDGET,
-                 hooks=None):
-        self.mode = choose(mode, available_modes(), "mode")
-        if hooks is not None and self.mode == "native":
-            raise ValueError("hooks replace parts of Nooks: boot mode 'nooks', not 'native'")
+                 cost: CostModel | None = None, step_budget: int = DEFAULT_STEP_BUDGET, *,
+                 drivers: Mapping | None = None, userland=None,
+                 isolation: Callable | None = None):
+        if not isinstance(mode, str):
+            raise ValueError(f"mode must be a configuration's name, got {mode!r}")
+        if (mode == "native") != (isolation is None):
+            raise ValueError(f"a kernel in mode {mode!r} needs " + (
+                "no isolation layer" if mode == "native" else
+                "its isolation layer installed at boot: use nookslab.boot(mode=...)"))
+        self.mode = mode
+        self.drivers: Mapping = dict(drivers or {})
+        self.userland = userland
         if isinstance(seed, np.random.SeedSequence):
             self.seed_sequence = seed
             self.seed = seed.entropy
@@ -76,6 +86,10 @@ class Kernel:
         self.recoveries: list = []
         self.text = FunctionTable()
         self.processes: list[Process] = []
+        self._next_pid = 0
+        # what a process's open file is (the first item of its file-table entry) -> the
+        # subsystem's close(fd), for do_exit; subsystems that hand out descriptors register
+        self.file_closers: dict[object, Callable[[int], int]] = {}
         self.current: Process | None = None
         self.kernel_owner = self.machine.pages.new_owner("kernel heap")
         self.user_owner = self.machine.pages.new_owner("user")
@@ -105,9 +119,8 @@ class Kernel:
         self.linker: Linker = Linker(self)
         self.isolation = None
         self.loader = ModuleLoader(self)
-        if self.mode != "native":
-            from .. import nooks
-            self.isolation = nooks.install(self, hooks)
+        if isolation is not None:
+            self.isolation = isolation(self)
         self.events.add("boot", "kernel", f"mode={self.mode} seed={self.seed} "
                                           f"memory={memory // 1024} KiB")
 
@@ -144,6 +157,16 @@ class Kernel:
             raise ValueError(f"recovery needs the nooks configuration; this kernel is {self.mode!r}")
         return self.isolation.recover(name, trigger="explicit")
 
+    def reaching(self, addr: int, size: int) -> list[str]:
+        """What the kernel still reaches inside ``[addr, addr + size)``: a pending timer on its
+        list, ... (each subsystem's ``reaching``), as Linux's ``debug_check_no_obj_freed`` asks
+        before memory is freed. Empty if nothing; Nooks' wrappers refuse such a free."""
+        found: list[str] = []
+        for sub in self.subsystems.values():
+            if hasattr(sub, "reaching"):
+                found.extend(sub.reaching(addr, size))
+        return found
+
     def held_by(self, owner: str) -> list[str]:
         """Every kernel resource still held by ``owner`` (allocations, IRQs, timers, ...)."""
         held: list[str] = []
@@ -154,16 +177,24 @@ class Kernel:
 
     # -- processes and system calls ----------------------------------------------------------
     def spawn(self, name: str) -> Process:
-        """Create a user process with its own user buffer."""
+        """Create a user process with its own user buffer (zero-filled, as Linux hands a new
+        process its anonymous pages). End it with :meth:`exit_process`."""
         try:
             base = self.machine.pages.alloc(USER_PAGES, self.user_owner)
         except OutOfMemory as exc:
             raise self.panic(f"out of memory spawning {name}: {exc}")
+        self.machine.memory.array[base:base + USER_PAGES * PAGE_SIZE] = 0
         if self.isolation is not None:         # Nooks hook: no domain maps user memory
             self.isolation.user_pages_added(base, USER_PAGES)
-        proc = Process(len(self.processes) + 1, name, base, USER_PAGES * PAGE_SIZE)
+        self._next_pid += 1
+        proc = Process(self._next_pid, name, base, USER_PAGES * PAGE_SIZE)
         self.processes.append(proc)
         return proc
+
+    def exit_process(self, proc: Process) -> None:
+        """``do_exit``: free the process's pages, close its files, forget it (see
+        :func:`~nookslab.kernel.process.do_exit`). Never raises; a second call does nothing."""
+        do_exit(self, proc)
 
     def user_range_ok(self, addr: int, n: int) -> bool:
         proc = self.current
@@ -173,12 +204,16 @@ class Kernel:
         """Enter the kernel from ``proc`` and run ``fn``; an oops kills ``proc`` (ProcessKilled)."""
         if self.verdict is not None:
             raise KernelPanic(self.verdict)
-        if proc.killed:
-            raise ProcessKilled(proc.killed)
+        if proc.killed or proc.exited:
+            raise ProcessKilled(proc.killed or f"process {proc.name} has exited")
+        return self._enter(proc, fn, args, self.cost.syscall)
+
+    def _enter(self, proc: Process, fn: Callable, args: tuple, cycles: int):
+        """Run ``fn(*args)`` in the kernel on behalf of ``proc`` (process context)."""
         cpu = self.cpu
         previous, self.current = self.current, proc
         saved = cpu.arm()
-        self.charge(self.cost.syscall)
+        self.charge(cycles)
         try:
             self.irqs.deliver_pending()
             return fn(*args)
@@ -288,8 +323,10 @@ class Kernel:
 
     def run(self, workload: str, seconds: float = 0.1, **params):
         """Run ``workload`` for ``seconds`` of simulated time; returns a WorkloadResult."""
-        from ..workloads import run_workload
-        return run_workload(self, workload, seconds, **params)
+        if self.userland is None:
+            raise ValueError(f"no user programs are installed on this kernel, so there is no "
+                             f"workload {workload!r}: boot it with nookslab.boot(...)")
+        return self.userland.run(self, workload, seconds, **params)
 
     @property
     def now(self) -> float:
@@ -321,23 +358,3 @@ def describe(exc: BaseException) -> str:
     }.get(type(exc).__name__, "general protection fault")
     return f"{kind} ({type(exc).__name__}: {text})" if text else f"{kind} ({type(exc).__name__})"
 
-
-def boot(mode: str = "native", seed: int = 0, memory: int = DEFAULT_MEMORY,
-         cost: CostModel | None = None, step_budget: int = DEFAULT_STEP_BUDGET,
-         hooks=None) -> Kernel:
-    """Boot a fresh simulated kernel.
-
-    Parameters
-    ----------
-    mode: ``"native"`` (drivers run in the kernel's protection domain, as in stock Linux),
-        ``"nooks"`` (each driver isolated in its own lightweight protection domain), or one of
-        the other configurations: ``"nooks+shadow"``, ``"user-level"``, ``"sfi"``,
-        ``"safe-language"`` (see :mod:`nookslab.nooks.approaches`).
-    seed: seeds every random choice of this kernel (workload data, device timing).
-    memory: bytes of simulated RAM (default 16 MiB).
-    cost: the cycle cost model (default: the paper's 1.7 GHz Pentium 4).
-    hooks: a :class:`~nookslab.nooks.hooks.NooksHooks` of student parts of Nooks (nooks mode
-        only; default: the package's own).
-    """
-    return Kernel(mode=mode, seed=seed, memory=memory, cost=cost, step_budget=step_budget,
-                  hooks=hooks)

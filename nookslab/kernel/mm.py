@@ -1,7 +1,7 @@
 """Memory management exported to drivers: ``kmalloc``, ``kfree``, ``memcpy``, user copies."""
 from __future__ import annotations
 
-from ..machine.memory import PAGE_SIZE
+from ..machine.memory import PAGE_SIZE, OutOfMemory
 from .symbols import Arg, buf, export, scalar
 
 GFP_KERNEL = 0x1F0
@@ -21,7 +21,10 @@ class MemorySubsystem:
     def kmalloc(self, size: int, flags: int = GFP_KERNEL, owner: str = "kernel") -> int:
         """Allocate ``size`` bytes of kernel memory; 0 (NULL) on failure."""
         self.k.charge(self.k.cost.kernel_call * 3)
-        return self.heap.kmalloc(size, owner)
+        try:
+            return self.heap.kmalloc(size, owner)
+        except OutOfMemory:                 # no pages left for the heap to grow: NULL
+            return 0
 
     @export(Arg("ptr", "object", "kmalloc", nullable=True), releases="ptr")
     def kfree(self, ptr: int) -> None:

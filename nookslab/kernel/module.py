@@ -174,6 +174,13 @@ def driver_source(module_path: str) -> str:
         return handle.read()
 
 
+def source_of(spec) -> str:
+    """The source text a driver spec loads: the text it carries (a driver built outside the
+    tree, :class:`nookslab.Extension`), else its source module's."""
+    code = getattr(spec, "code", None)
+    return code if code is not None else driver_source(spec.source)
+
+
 def imported_names(tree: ast.Module) -> tuple[str, ...]:
     """Names a driver imports from the kernel API, in source order: its interface."""
     names: list[str] = []
@@ -194,9 +201,13 @@ def compile_driver(source: str, name: str, rewrites=()) -> tuple[object, tuple[s
     return _compile_tree(tree, f"<driver {name}>"), imports
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=64)
+def _clean_text(source: str, name: str):
+    return compile_driver(source, name)
+
+
 def _clean_code(module_path: str, name: str):
-    return compile_driver(driver_source(module_path), name)
+    return _clean_text(driver_source(module_path), name)
 
 
 class _Image:
@@ -319,9 +330,13 @@ def _module_scope(tree: ast.Module):
             todo.extend(ast.iter_child_nodes(node))
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=64)
+def _image_of(source: str, name: str) -> _Image:
+    return _Image(source, name)
+
+
 def _image(module_path: str, name: str) -> _Image:
-    return _Image(driver_source(module_path), name)
+    return _image_of(driver_source(module_path), name)
 
 
 class ModuleLoader:
@@ -332,9 +347,8 @@ class ModuleLoader:
         self.modules: dict[str, Module] = {}
 
     def load(self, name: str, faults=None, **options) -> Module:
-        from ..drivers import REGISTRY
-        spec = REGISTRY[choose(name, REGISTRY, "extension")]
         k = self.kernel
+        spec = k.drivers[choose(name, k.drivers, "extension")]
         existing = self.modules.get(name)
         if existing is not None and existing.state in ("live", "loading"):
             raise ValueError(f"extension {name!r} is already loaded")
@@ -342,7 +356,14 @@ class ModuleLoader:
             module = Module(name, spec, state="failed", error=f"system is down ({k.verdict})")
             return module
         if spec.device is not None:
-            k.machine.attach(spec.device_name, spec.device(k, **options))
+            try:
+                device = spec.device(k, **options)
+            except TypeError as exc:
+                if options and "argument" in str(exc):          # an option the model lacks
+                    raise ValueError(f"extension {name!r}: bad device options {options}: "
+                                     f"{exc}") from None
+                raise
+            k.machine.attach(spec.device_name, device)
         module = self.link(spec, tuple(faults or ()))
         module.generation = existing.generation + 1 if existing is not None else 1
         self.modules[name] = module
@@ -355,14 +376,15 @@ class ModuleLoader:
         """Compile the driver (with the faults' rewrites) and bind its imports."""
         k = self.kernel
         rewrites = [f.rewrite for f in faults if hasattr(f, "rewrite")]
-        code, imports = _clean_code(spec.source, spec.name)
+        source = source_of(spec)
+        code, imports = _clean_text(source, spec.name)
         codes = [code]
         if rewrites:
             # Recompile only the top-level statements the faults touch (the rest is the clean
             # code, compiled once per process); the whole module if that cannot be told.
-            codes = _image(spec.source, spec.name).faulted(faults, rewrites)
+            codes = _image_of(source, spec.name).faulted(faults, rewrites)
             if codes is None:
-                code, imports = compile_driver(driver_source(spec.source), spec.name, rewrites)
+                code, imports = compile_driver(source, spec.name, rewrites)
                 codes = [code]
         module = Module(spec.name, spec, imports=imports, faults=faults)
         namespace = {"__name__": f"nookslab.loaded.{spec.name}", "__builtins__": builtins}
@@ -398,8 +420,9 @@ class ModuleLoader:
         if init is None:
             module.state, module.error = "failed", "no init_module"
             return
-        proc = k.spawn(f"insmod {module.name}")
+        proc = None
         try:
+            proc = k.spawn(f"insmod {module.name}")
             ret = k.syscall(proc, init)
         except ProcessKilled as exc:
             module.state, module.error = "failed", f"insmod {exc.reason}"
@@ -412,6 +435,9 @@ class ModuleLoader:
                 module.error = f"init_module returned -{errname(ret)}"
             else:
                 module.state = "live"
+        finally:
+            if proc is not None:
+                k.exit_process(proc)          # insmod exits: its pages go back
         k.events.add("load", module.name, "init ok" if module.ok else f"init failed: {module.error}")
 
     def unload(self, name: str) -> Module:
@@ -420,15 +446,19 @@ class ModuleLoader:
         if module is None:
             raise ValueError(f"extension {name!r} is not loaded; loaded: {sorted(self.modules)}")
         if module.state == "live" and k.verdict is None:
-            proc = k.spawn(f"rmmod {name}")
+            proc = None
             cleanup = module.namespace.get("cleanup_module")
             try:
+                proc = k.spawn(f"rmmod {name}")
                 if cleanup is not None:
                     k.syscall(proc, cleanup)
             except ProcessKilled as exc:
                 module.error = f"rmmod {exc.reason}"
             except KernelPanic as exc:
                 module.error = str(exc.verdict)
+            finally:
+                if proc is not None:
+                    k.exit_process(proc)
         module.state = "unloaded"
         if k.isolation is not None:
             k.isolation.unloaded(module)

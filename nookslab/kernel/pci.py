@@ -22,7 +22,11 @@ class PciSubsystem:
         self.pci_devs: dict[str, int] = {}                   # device name -> struct pci_dev
         self.dma: dict[int, tuple[int, str, int]] = {}       # addr -> (pages, owner, owner id)
         self.dma_owner_ids: dict[str, int] = {}
-        self.iomaps: dict[int, tuple[int, str]] = {}
+        # address -> its mappings, oldest first, as (size, owner). Linux gives each ioremap a
+        # virtual mapping of its own; ours is the identity, so a reloaded driver maps its
+        # registers at the same address while the failed instance's mapping is still there
+        # (recovery unmaps it last): each iounmap undoes one mapping, the oldest.
+        self.iomaps: dict[int, list[tuple[int, str]]] = {}
 
     def _scan(self) -> None:
         k = self.k
@@ -83,13 +87,17 @@ class PciSubsystem:
         """Map device registers; the identity here (0 if nothing is there)."""
         if not self.k.mmu.kernel_pt.present(phys):
             return 0
-        self.iomaps[phys] = (size, owner)
+        self.iomaps.setdefault(phys, []).append((size, owner))
         return phys
 
     @export(Arg("regs", "object", "iomem"), releases="regs")
     def iounmap(self, regs: int) -> None:
-        """Undo ioremap."""
-        self.iomaps.pop(regs, None)
+        """Undo ioremap (one mapping of ``regs``, the oldest)."""
+        maps = self.iomaps.get(regs)
+        if maps:
+            maps.pop(0)
+            if not maps:
+                del self.iomaps[regs]
 
     @export(Arg("pdev", "object", "pci_dev", nullable=True), scalar("size"),
             returns=Arg("vaddr", "object", "dma"), creates="dma", owned=True)
@@ -138,5 +146,6 @@ class PciSubsystem:
     def held_by(self, owner: str) -> list[str]:
         held = [f"dma {pages} pages at {a:#010x}" for a, (pages, o, _) in sorted(self.dma.items())
                 if o == owner]
-        held += [f"ioremap {a:#010x}" for a, (_, o) in sorted(self.iomaps.items()) if o == owner]
+        held += [f"ioremap {a:#010x}" for a, maps in sorted(self.iomaps.items())
+                 for _, o in maps if o == owner]
         return held

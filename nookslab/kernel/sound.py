@@ -77,6 +77,7 @@ class SoundSubsystem:
         self.k = kernel
         self.units: dict[int, DspUnit] = {}             # minor -> unit
         self._open: dict[int, int] = {}                 # struct file -> minor (kernel's record)
+        kernel.file_closers[SOUND_MAJOR] = self.sys_close        # do_exit closes /dev/dsp
         for layout in (FILE, INODE):                     # what crosses the file_operations
             kernel.object_types.setdefault(layout.name, layout)
 

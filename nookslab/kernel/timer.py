@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from ..machine.mmu import CpuFault
 from .panic import KernelBug
 from .structs import Layout
 from .symbols import callback, export, obj, scalar
@@ -138,6 +139,24 @@ class TimerSubsystem:
             if seen > 100_000:
                 raise KernelBug("timer list is circular without its head")
             node = self.mmu.ld32(node + TIMER_LIST.next)
+
+    def reaching(self, addr: int, size: int) -> list[str]:
+        """Pending timers whose ``timer_list`` lies in ``[addr, addr + size)``: found by walking
+        the list in memory (a corrupted list ends the walk; the timer interrupt will judge it)."""
+        found = []
+        ld32, head, end, ram = self.mmu.ld32, self.head, addr + size, self.mmu.size
+        try:
+            node = ld32(head + TIMER_LIST.next)
+            for _ in range(100_000):
+                if node == head or not 0 < node < ram or ld32(node + TIMER_LIST.magic) \
+                        != TIMER_MAGIC:
+                    break                      # end, or a node no timer could be (no MMIO)
+                if addr <= node < end:
+                    found.append(f"pending timer at {node:#010x}")
+                node = ld32(node + TIMER_LIST.next)
+        except CpuFault:
+            pass
+        return found
 
     def held_by(self, owner: str) -> list[str]:
         return [f"timer at {t:#010x}" for t, o in sorted(self.owners.items()) if o == owner]

@@ -147,6 +147,7 @@ class VfsSubsystem:
         self.mmu = kernel.mmu
         self.block = kernel.subsystems["block"]
         self.fs_types: dict[str, FsType] = {}
+        kernel.file_closers["vfs"] = self.sys_close                 # do_exit closes files
         self.mounts: dict[str, Mount] = {}
         self.dcache: dict[tuple[int, str], int] = {}
         self._readdir: dict[int, list] = {}

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..kernel.heap import HEADER, MAX_KMALLOC, RED, Heap
-from ..machine.memory import ADDRESS_MASK, ADDRESS_PAGES, PAGE_SHIFT, PAGE_SIZE
+from ..machine.memory import ADDRESS_MASK, ADDRESS_PAGES, PAGE_SHIFT, PAGE_SIZE, OutOfMemory
 from ..machine.mmu import PRESENT, WRITE, PageTable
 from .tracker import ObjectTracker
 
@@ -154,8 +154,12 @@ class ProtectionDomain:
         return self.stacks[depth]
 
     def kmalloc(self, size: int, flags: int = 0, owner: str = "") -> int:
-        """``kmalloc`` from the extension: served from the domain's own heap."""
-        return self.heap.kmalloc(size, owner or self.name)
+        """``kmalloc`` from the extension: served from the domain's own heap (NULL when no
+        page is left for it to grow)."""
+        try:
+            return self.heap.kmalloc(size, owner or self.name)
+        except OutOfMemory:
+            return 0
 
     def kfree(self, ptr: int) -> None:
         """``kfree`` into the domain heap; a freed large block is write-protected until reused

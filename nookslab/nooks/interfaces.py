@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from ..kernel.symbols import Arg, Export, ops_members
 from .tracker import TrackedType
 
-#: Registration -> the call that undoes it, where the name does not say so.
-PAIRS = {"request_irq": "free_irq"}
+#: Registration -> the call that undoes it, where the name does not say so. A kernel thread
+#: runs the extension's code until stopped: recovery stops it, as it frees an IRQ handler.
+PAIRS = {"request_irq": "free_irq", "kernel_thread": "kthread_stop"}
 #: Naming rules for the rest: register_X/unregister_X, request_X/release_X.
 PAIR_PREFIXES = (("register_", "unregister_"), ("request_", "release_"), ("request_", "free_"))
 #: Object types whose release is a call that does not declare ``releases=`` (Linux idiom).
@@ -35,6 +36,8 @@ TYPE_RELEASE = {"timer_list": "del_timer"}
 PHYSICAL = frozenset({"dma", "iomem"})
 #: Objects that live in the domain's own memory: freed with the domain, never one by one.
 DOMAIN_MEMORY = frozenset({"kmalloc"})
+#: Blocks of memory an extension frees: the kernel must no longer reach anything inside one.
+MEMORY = frozenset({"kmalloc", "dma"})
 #: Calls served inside the isolation layer for the domain (the paper's nooks_w_kmalloc).
 LOCAL = ("kmalloc", "kfree")
 #: Kernel calls with no result the extension needs: queued and delivered in a batch when the

@@ -180,6 +180,15 @@ class IsolationManager:
             if not domain.destroyed:
                 domain.pt.array[base >> PAGE_SHIFT:(base >> PAGE_SHIFT) + count] = 0
 
+    def user_pages_removed(self, base: int, count: int) -> None:
+        """A process exited and its user pages went back to the allocator: each domain sees
+        them again as it sees any kernel page (the kernel may reuse them for its own data)."""
+        kernel_pt = self.kernel.mmu.kernel_pt.array
+        first = base >> PAGE_SHIFT
+        for domain in self.domains.values():
+            if not domain.destroyed:
+                domain._kernel_mapped(base, count << PAGE_SHIFT, int(kernel_pt[first]))
+
     def _unmap_user(self, domain) -> None:
         """A domain's page table is one copy of the kernel's for every task that calls in, so
         it cannot hold any one process's user mappings: a driver that dereferences a user

@@ -41,8 +41,7 @@ CLASS_RULES = {"network": "replay queued, cancel taken", "sound": "replay"}
 
 def driver_class(kernel, extension: str) -> str | None:
     """The class of ``extension`` by its device (``"network"``, ``"sound"``), or None."""
-    from ..drivers import REGISTRY
-    spec = REGISTRY.get(extension)
+    spec = kernel.drivers.get(extension)
     if spec is None or spec.device_name is None:
         return None
     device = kernel.machine.devices.get(spec.device_name)

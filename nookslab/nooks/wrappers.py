@@ -21,7 +21,7 @@ from ..kernel import errno
 from ..kernel.panic import KernelBug, KernelPanic, ProcessKilled
 from ..machine.cpu import Watchdog
 from .interfaces import (BUFFER_FIELDS, DEFERRABLE, IN_DOMAIN, LIVES_ACROSS_CALLS, LOCAL,
-                         PREALLOCATED)
+                         MEMORY, PREALLOCATED)
 from .tracker import TrackedObject
 from .xpc import ABORTED, DomainFault, KernelFault, Unwind
 
@@ -174,6 +174,25 @@ class WrapperFactory:
         self._buffer_cache[tname] = found
         return found
 
+    def check_unreached(self, domain, call: str, obj: TrackedObject) -> None:
+        """Refuse (:class:`CheckFailed`) to free a block the kernel still reaches: one holding a
+        pending timer or another kernel object the kernel walks (``kernel.reaching``), or one a
+        live registration of the extension names (an IRQ's ``dev_id``, a registered device).
+
+        Linux would free it and meet the freed memory later (a timer list walked through the
+        poison, in the timer interrupt); the wrapper knows better, as Nooks' wrappers check
+        what the object tracker recorded, so the free is a software fault and the policy decides.
+        """
+        start, end = obj.addr, obj.addr + max(obj.size, 1)
+        reached = self.kernel.reaching(start, end - start)
+        for (kind, key) in domain.tracker.registrations:
+            inside = next((v for v in key if type(v) is int and start <= v < end), None)
+            if inside is not None:
+                reached.append(f"{kind} registered with {inside:#010x}")
+        if reached:
+            raise CheckFailed(f"{call}: {obj.describe()} is still reached by the kernel "
+                              f"({'; '.join(reached)})")
+
     def drop(self, domain, obj: TrackedObject) -> None:
         """One reference given back; the last one forgets the object (and what is inside)."""
         obj.refs -= 1
@@ -267,6 +286,7 @@ class WrapperFactory:
         created = spec.creates or (ret_arg.type if ret_arg is not None
                                    and ret_arg.kind == "object" else None)
         error = _error_value(ret_arg)
+        frees_memory = released_type in MEMORY               # kfree, pci_free_consistent
         deferred = name in DEFERRABLE and self.cost.batching     # cost-model knob
         local = name in LOCAL
         self.generated += 1
@@ -290,6 +310,8 @@ class WrapperFactory:
                             self.to_kernel(domain, obj)
                             args[i] = obj.addr
                             copied.append(obj)
+                        if frees_memory and a.name == released:
+                            self.check_unreached(domain, name, obj)
                         continue
                     ttype = types[a.type]
                     if a.mode == "out" and domain.can_write(v, max(ttype.size, 1)):

@@ -185,7 +185,7 @@ class FaultPanel(W.VBox):
     # -- running ------------------------------------------------------------------------------
     def run(self) -> list[TrialRun]:
         """Inject the chosen faults and run one trial in each chosen configuration."""
-        from ..kernel import available_modes
+        from ..system import available_modes
         self.status.value = ""
         try:
             faults = self.faults()
@@ -286,7 +286,7 @@ class FaultPanel(W.VBox):
         """Run a campaign of ``campaign_trials`` trials of this extension (random faults, the
         paper's five per trial) in the chosen configurations, with a progress bar."""
         from ..faults import Campaign
-        from ..kernel import available_modes
+        from ..system import available_modes
         modes = tuple(m for m in self.modes if m in available_modes())
         if not modes:
             self.status.value = "no configuration of this campaign is built yet"

@@ -1,7 +1,8 @@
 """Workloads: the user programs that drive each extension (SOSP'03 section 5's stress tests)."""
 from __future__ import annotations
 
-from .base import Measurement, WorkloadFailed, WorkloadResult, WorkloadSpec, run_workload
+from .base import (Measurement, Userland, WorkloadFailed, WorkloadResult, WorkloadSpec,
+                   run_workload)
 from .mp3 import play_mp3
 from .compile import compile_local
 from .nullio import null_io
@@ -44,5 +45,5 @@ WORKLOADS: dict[str, tuple[str, ...]] = {
     if all(e != "null" for e in spec.extensions)
 }
 
-__all__ = ["Measurement", "WORKLOADS", "WORKLOAD_SPECS", "WorkloadFailed", "WorkloadResult",
-           "WorkloadSpec", "run_workload"]
+__all__ = ["Measurement", "Userland", "WORKLOADS", "WORKLOAD_SPECS", "WorkloadFailed",
+           "WorkloadResult", "WorkloadSpec", "run_workload"]

@@ -8,8 +8,9 @@ that, plus the kernel's counters, into a :class:`WorkloadResult`.
 from __future__ import annotations
 
 import html
+import inspect
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import Callable, Mapping
 
 from ..kernel.panic import KernelPanic, ProcessKilled
 
@@ -100,11 +101,49 @@ def _fmt(value) -> str:
     return str(value)
 
 
+class Userland:
+    """The user programs installed on one system (its ``/usr/bin``): workload name -> spec.
+
+    :func:`nookslab.boot` gives each kernel one, with the package's workloads and those of the
+    out-of-tree extensions it boots with; ``kernel.run(name, ...)`` runs one of them.
+    """
+
+    def __init__(self, specs: Mapping[str, WorkloadSpec]):
+        self.specs: dict[str, WorkloadSpec] = dict(specs)
+
+    def run(self, kernel, name: str, seconds: float, **params) -> WorkloadResult:
+        """Run workload ``name`` on ``kernel`` for ``seconds`` of simulated time."""
+        from ..errors import choose
+        spec = self.specs[choose(name, self.specs, "workload")]
+        return _run(kernel, spec, seconds, params)
+
+    def __repr__(self) -> str:
+        return f"<Userland: {', '.join(self.specs)}>"
+
+
 def run_workload(kernel, name: str, seconds: float, **params) -> WorkloadResult:
-    """Run workload ``name`` on ``kernel`` for ``seconds`` of simulated time."""
-    from . import WORKLOAD_SPECS
-    from ..errors import choose
-    spec = WORKLOAD_SPECS[choose(name, WORKLOAD_SPECS, "workload")]
+    """Run workload ``name`` on ``kernel`` for ``seconds`` of simulated time (the kernel's own
+    user programs if it has them, else the package's)."""
+    userland = getattr(kernel, "userland", None)
+    if userland is None:
+        from . import WORKLOAD_SPECS
+        userland = Userland(WORKLOAD_SPECS)
+    return userland.run(kernel, name, seconds, **params)
+
+
+def _check_params(spec: WorkloadSpec, params: dict) -> None:
+    """A ValueError naming the workload's parameters if ``params`` does not fit them."""
+    try:
+        inspect.signature(spec.fn).bind(None, None, None, 0, None, **params)
+    except TypeError as exc:
+        taken = [p for p in list(inspect.signature(spec.fn).parameters)[5:]]
+        raise ValueError(f"workload {spec.name!r}: {exc}; its parameters: "
+                         f"{', '.join(taken) or 'none'}") from None
+
+
+def _run(kernel, spec: WorkloadSpec, seconds: float, params: dict) -> WorkloadResult:
+    name = spec.name
+    _check_params(spec, params)
     if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) \
             or not 0 < seconds <= MAX_SECONDS:
         raise ValueError(f"seconds must be a positive number of simulated seconds, at most "
@@ -126,8 +165,9 @@ def run_workload(kernel, name: str, seconds: float, **params) -> WorkloadResult:
     elif not module.ok and kernel.isolation is None:
         failure = f"{extension} is not running ({module.error})"
     else:
-        proc = kernel.spawn(name)
+        proc = None
         try:
+            proc = kernel.spawn(name)
             measurement = spec.fn(kernel, proc, extension, duration, kernel.rng, **params)
         except WorkloadFailed as exc:
             failure = str(exc)
@@ -135,6 +175,11 @@ def run_workload(kernel, name: str, seconds: float, **params) -> WorkloadResult:
             failure = f"{name} {exc.reason}"
         except KernelPanic as exc:
             failure = f"system {exc.verdict}"
+        finally:
+            if proc is not None:
+                kernel.exit_process(proc)       # its pages and files, whatever happened
+            if kernel.verdict is not None and failure is None:
+                failure = f"system {kernel.verdict}"     # died closing the program's files
         if failure is None:
             kernel.check_integrity()
             if kernel.verdict is not None:

@@ -61,8 +61,7 @@ def synthesize(rng: np.random.Generator, frames: int) -> bytes:
 def play_mp3(kernel, proc, extension, duration, rng, frames_per_write: int = 2,
              decode_share: float = DECODE_SHARE) -> Measurement:
     """Play ``duration`` cycles of audio (rounded up to whole frames) and check every sample."""
-    from ..drivers import REGISTRY
-    card = kernel.machine.devices[REGISTRY[extension].device_name]
+    card = kernel.machine.devices[kernel.drivers[extension].device_name]
     snd = kernel.subsystems["sound"]
     clock = kernel.clock
     frames = max(1, -(-duration * RATE // (FRAME_SAMPLES * clock.hz)))

@@ -9,7 +9,6 @@ past TCP-lite fails the run. Throughput is payload bytes per simulated second.
 """
 from __future__ import annotations
 
-from ..drivers import REGISTRY
 from ..machine.devices.peer import StreamPattern, StreamSink, StreamSource
 from ..machine.devices.wire import ip_ntoa
 from .base import Measurement, WorkloadFailed
@@ -27,7 +26,7 @@ def net_setup(kernel, proc, extension):
     nd = net.by_owner(extension)
     if nd is None:
         raise WorkloadFailed(f"{extension} registered no network interface")
-    nic = kernel.machine.devices[REGISTRY[extension].device_name]
+    nic = kernel.machine.devices[kernel.drivers[extension].device_name]
     if not nd.up:
         ret = kernel.syscall(proc, net.sys_ifconfig, nd.name, nic.host_ip)
         if ret:

@@ -21,7 +21,6 @@ from typing import Callable
 
 import numpy as np
 
-from ..drivers import REGISTRY
 from ..kernel import errno
 from ..kernel.vfs import O_CREAT, O_RDONLY, O_TRUNC, O_WRONLY
 from ..machine.devices.http_client import HttpClient
@@ -133,7 +132,7 @@ def serve_simple_web_page(kernel, proc, extension, duration, rng, page_size: int
         after_start(kernel)
     client = HttpClient(peer, nic.host_ip, HTTP_PORT, pages, rng, concurrency)
     _drive(kernel, client, kernel.clock.now + duration)
-    return _result(client, f"kHTTPd on {REGISTRY[extension].name}")
+    return _result(client, f"kHTTPd on {kernel.drivers[extension].name}")
 
 
 def serve_complex_web_page(kernel, proc, extension, duration, rng,

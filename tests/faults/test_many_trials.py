@@ -9,14 +9,14 @@ from nookslab.faults.trial import injectable_extensions
 
 def many(trials_per_extension: int):
     exts = list(injectable_extensions())
-    from nookslab.kernel import available_modes
+    from nookslab.system import available_modes
     result = Campaign(exts, trials=trials_per_extension, seed=2026,
                       modes=available_modes()).run(progress=False)
     return result
 
 
 def test_a_hundred_random_trials_over_every_driver_and_mode_give_no_simulator_error():
-    from nookslab.kernel import available_modes
+    from nookslab.system import available_modes
     exts = list(injectable_extensions())
     result = many(max(1, 100 // (len(exts) * len(available_modes()))))
     assert result.simulator_errors() == []
@@ -29,7 +29,7 @@ def test_a_hundred_random_trials_over_every_driver_and_mode_give_no_simulator_er
 def test_ten_thousand_random_trials_give_no_simulator_error():
     from concurrent.futures import ProcessPoolExecutor
     exts = list(injectable_extensions())
-    from nookslab.kernel import available_modes
+    from nookslab.system import available_modes
     per = max(1, 10_000 // (len(exts) * len(available_modes())))
     with ProcessPoolExecutor(os.cpu_count() or 2) as pool:
         result = Campaign(exts, trials=per, seed=10_000, modes=available_modes()).run(

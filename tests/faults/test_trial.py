@@ -4,6 +4,7 @@ import json
 import pytest
 
 import nookslab
+import nookslab.system
 from nookslab.faults import Fault, TrialResult, run_trial
 from nookslab.faults.trial import OUTCOMES, execute, trial_faults
 
@@ -69,11 +70,11 @@ def test_a_failing_allocation_at_load_is_a_nonfatal_failure():
 
 
 def test_a_simulator_error_is_recorded_not_raised(monkeypatch):
-    import nookslab.kernel as kernel_pkg
+    import nookslab.system as system
 
     def broken(**kwargs):
         raise RuntimeError("boom")
-    monkeypatch.setattr(kernel_pkg, "boot", broken)
+    monkeypatch.setattr(system, "boot", broken)
     result, _ = execute("null", "native", 1, ())
     assert result.error == "RuntimeError: boom" and result.cause.startswith("simulator error")
 
@@ -96,7 +97,7 @@ def test_bad_trial_inputs_are_clear_errors(kwargs, word):
 
 
 def test_nooks_trials_report_recovery_once_nooks_exists():
-    if "nooks" not in nookslab.kernel.available_modes():
+    if "nooks" not in nookslab.system.available_modes():
         pytest.skip("the nooks layer is not built yet")
     t = run_trial("null", "nooks", seed=3)
     assert t.mode == "nooks" and t.outcome in OUTCOMES

@@ -84,7 +84,7 @@ def _variants(solution):
             "def double(x):\n    return 0")
 
     def patch_nookslab(nb):
-        answer(nb, "ex2").source = ("import nookslab.kernel.kernel as kk\n"
+        answer(nb, "ex2").source = ("import nookslab.system as kk\n"
                                     "kk.boot = lambda *a, **k: None\n"
                                     "def total(xs):\n    return sum(xs)")
 
@@ -194,7 +194,7 @@ def test_monkeypatching_builtins_or_nookslab_is_flagged_as_tampered(graded):
     r = graded[0]["tampered"]
     assert r.tampered and r.score == 0
     assert r.message.startswith("TAMPERED: the hidden integrity check failed (replaced ")
-    assert "builtins.print" in r.message and "nookslab.kernel.kernel.boot" in r.message
+    assert "builtins.print" in r.message and "nookslab.system.boot" in r.message
 
 
 def test_the_grader_never_writes_to_a_submission(graded):

@@ -1,9 +1,10 @@
 """Registering test-only drivers and workloads without touching the package's registries.
 
-The module loader looks a driver up in ``nookslab.drivers.REGISTRY`` at load time and compiles the
-source module the entry names, so a test swaps in a *copy* of the registry (``monkeypatch``) that
-also holds drivers from ``tests/kernel/baddrivers``. Nothing in the package changes, and the copy
-is dropped when the test ends.
+``nookslab.boot`` gives each kernel a copy of ``nookslab.drivers.REGISTRY`` (and of the workloads)
+when it boots, so a test swaps in a *copy* of the registry (``monkeypatch``) that also holds drivers
+from ``tests/kernel/baddrivers``, before it boots. Nothing in the package changes, and the copy is
+dropped when the test ends. (The public way for a driver of one's own is ``nookslab.Extension``,
+see tests/rogue; these older fixtures keep the patch.)
 """
 from __future__ import annotations
 

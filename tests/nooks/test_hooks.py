@@ -53,7 +53,8 @@ def test_a_write_check_that_allows_everything_lets_a_bad_copy_through():
     # an explicit copy_from_user into a kernel object (exercises.BAD_COPY), not a seed's fault
     allowed = bad_copy(NooksHooks(write_check=lambda w, a, n: True))
     assert (allowed.outcome, allowed.detected, allowed.activated) == ("crash", False, 1)
-    assert "slab corruption" in allowed.cause
+    # the kernel's heap finds the trampled struct file (freed when the writer exits)
+    assert "kernel BUG" in allowed.cause and "overwritten" in allowed.cause
     caught = bad_copy()
     assert (caught.outcome, caught.detected, caught.recovered) == ("none", True, True)
     # the kernel does the copy, so the page table cannot stop it: only the wrappers' checks

@@ -102,8 +102,8 @@ def test_a_fault_type_with_no_site_is_a_message_in_the_panel_not_a_traceback(mon
 
 
 def test_a_configuration_not_built_yet_is_shown_as_unavailable(monkeypatch):
-    import nookslab.kernel
-    monkeypatch.setattr(nookslab.kernel, "available_modes", lambda: ("native",))
+    import nookslab.system
+    monkeypatch.setattr(nookslab.system, "available_modes", lambda: ("native",))
     panel = FaultPanel(extension="null", mode="both", seed=0)
     assert panel.verdicts == {"native": "no failure", "nooks": "unavailable"}
     assert "the nooks configuration is not built yet" in panel.outcome_text

@@ -32,6 +32,7 @@ class NetSubsystem(SkbFunctions, NetDeviceFunctions, InetFunctions, MiiFunctions
         self._skb_init(kernel)
         self._dev_init(kernel)
         self._inet_init(kernel)
+        kernel.file_closers["socket"] = self.sys_close              # do_exit closes sockets
 
     @export(scalar("info"), scalar("count"), returns=scalar("freed"))
     def skb_ring_purge(self, info: int, count: int) -> int:

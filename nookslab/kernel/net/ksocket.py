@@ -280,6 +280,8 @@ class KernelSocketSubsystem:
             t.pending.cancel()
             t.pending = None
         t.exited = t.exited or "stopped"
+        if t.proc is not self.k.current:      # a thread stopping itself exits when it returns
+            self.k.exit_process(t.proc)
         return 0
 
     def _wake(self, t: KernelThread) -> None:
@@ -302,6 +304,7 @@ class KernelSocketSubsystem:
             t.exited = exc.reason
             self.threads.pop(t.tid, None)
             k.events.add("kthread", t.owner, f"{t.name} died: {exc.reason}")
+            k.exit_process(t.proc)
             return
         except KernelPanic:
             raise
@@ -309,6 +312,9 @@ class KernelSocketSubsystem:
             t.exited = f"exited with {ret!r}"
             self.threads.pop(t.tid, None)           # the thread is gone (do_exit)
             k.events.add("kthread", t.owner, f"{t.name} {t.exited}")
+            k.exit_process(t.proc)
+        elif t.exited is not None:                  # it stopped itself (kthread_stop)
+            k.exit_process(t.proc)
         elif ret > 0:
             self._wake(t)
 
