@@ -169,6 +169,14 @@ class Fault:
         from .hooks import arm
         arm(self, kernel, module)
 
+    @classmethod
+    def at(cls, type: str, site, **params) -> "Fault":
+        """A fault of ``type`` at ``site`` (a :class:`~nookslab.faults.injector.Site`, from
+        ``injector.sites(extension)[type]``), its parameters given by name:
+        ``Fault.at("INTERFACE", site, count=site.count, where=1)``."""
+        return cls(type, site.function, site.line, site.col, site.end_line, site.end_col,
+                   site.node, **params)
+
     # -- plain data ------------------------------------------------------------------------------
     @property
     def hook(self) -> str:
