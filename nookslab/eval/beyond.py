@@ -225,6 +225,10 @@ class FaultMatrix:
     def _repr_html_(self) -> str:
         return self.table()._repr_html_()
 
+    def _repr_pretty_(self, printer, cycle) -> None:
+        # IPython's text/plain: what print shows, not the dataclass's field dump
+        printer.text(str(self))
+
 
 def fault_matrix(trials: int = 10, seed: int = 0, extensions=("e1000", "sb"),
                  types=None, modes=APPROACHES) -> FaultMatrix:

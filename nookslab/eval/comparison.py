@@ -135,6 +135,10 @@ class Comparison:
     def _repr_html_(self) -> str:
         return self.table()._repr_html_()
 
+    def _repr_pretty_(self, printer, cycle) -> None:
+        # IPython's text/plain: what print shows, not the dataclass's field dump
+        printer.text(str(self))
+
     def plot(self, axes=None):
         """Three panels per configuration: what the faults did (crashes, recoveries the
         application noticed, recoveries it did not), relative performance and CPU utilisation

@@ -100,6 +100,10 @@ class FigureTable:
                 "<tr><th>extension</th><th>trials</th><th>native</th><th>nooks</th></tr>"
                 f"{body}</table>")
 
+    def _repr_pretty_(self, printer, cycle) -> None:
+        # IPython's text/plain: what print shows, not the dataclass's field dump
+        printer.text(str(self))
+
     def plot(self, ax=None):
         """Bars per extension (native, Nooks), then our totals and the paper's, as % of trials."""
         import matplotlib.pyplot as plt

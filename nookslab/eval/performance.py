@@ -140,6 +140,10 @@ class Table4:
         return (f"<table class='nookslab-table4'><caption>{html.escape(self.title)}</caption>"
                 f"<tr>{head}</tr>{''.join(body)}</table>")
 
+    def _repr_pretty_(self, printer, cycle) -> None:
+        # IPython's text/plain: what print shows, not the dataclass's field dump
+        printer.text(str(self))
+
     def plot(self, ax=None):
         """Relative performance against XPC rate (log scale): ours and the paper's."""
         import matplotlib.pyplot as plt

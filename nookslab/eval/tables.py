@@ -53,6 +53,10 @@ class Table:
     def _repr_html_(self) -> str:
         return html_table(self.columns, self.rows, self.title, self.notes, self.align)
 
+    def _repr_pretty_(self, printer, cycle) -> None:
+        # IPython's text/plain: the fixed-width table, not the dataclass's field dump
+        printer.text(str(self))
+
 
 def html_table(columns, rows, title: str = "", notes=(), align: str = "") -> str:
     """An HTML table (escaped) with a caption and notes below it."""

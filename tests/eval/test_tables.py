@@ -30,3 +30,13 @@ def test_a_table_prints_aligned_columns_and_shows_as_an_escaped_html_table():
 def test_a_row_of_the_wrong_width_is_refused_naming_it():
     with pytest.raises(ValueError, match="1 cells under 2 columns"):
         Table(["a", "b"], [["x"]])
+
+
+def test_result_tables_show_their_printed_text_as_plain_text_in_jupyter():
+    from IPython.lib.pretty import pretty
+
+    from nookslab.eval.figures import FigureTable, FigureRow
+    t = Table(["a"], [["1"]], title="T")
+    assert pretty(t) == str(t)
+    fig = FigureTable("crash", (FigureRow("null", 2, 1, 0),), 317, 4, 2000)
+    assert pretty(fig) == str(fig)
