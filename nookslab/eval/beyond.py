@@ -231,8 +231,9 @@ class FaultMatrix:
 
 
 def fault_matrix(trials: int = 10, seed: int = 0, extensions=("e1000", "sb"),
-                 types=None, modes=APPROACHES) -> FaultMatrix:
-    """``trials`` single-fault trials per fault type and extension, in every configuration."""
+                 types=None, modes=APPROACHES, progress: bool = False) -> FaultMatrix:
+    """``trials`` single-fault trials per fault type and extension, in every configuration
+    (``progress``: a progress bar over the fault types, tqdm)."""
     import numpy as np
 
     from ..faults.injector import generate
@@ -241,7 +242,11 @@ def fault_matrix(trials: int = 10, seed: int = 0, extensions=("e1000", "sb"),
     types = list(types or FAULT_TYPES)
     crashes = {(t, m): 0 for t in types for m in modes}
     counts = dict.fromkeys(types, 0)
-    for t in types:
+    order = types
+    if progress:
+        from tqdm.auto import tqdm
+        order = tqdm(types, desc="fault types", unit="type")
+    for t in order:
         for e in extensions:
             rng = np.random.default_rng(fault_rng(e, seed).integers(2**32) + len(t))
             for i in range(trials):
