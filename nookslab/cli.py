@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
-import os
-import subprocess
 import sys
 import traceback
 from pathlib import Path
@@ -109,8 +107,18 @@ def build_parser() -> argparse.ArgumentParser:
     # argparse cannot say "exactly one of" a positional and an option: checked after parsing.
     grade.set_defaults(check=lambda args: _check_grade_args(grade, args))
 
-    lab = sub.add_parser("lab", help="start JupyterLab on the lesson notebooks",
-                         description="Start JupyterLab on the notebooks/ folder.")
+    lab = sub.add_parser(
+        "lab", help="open JupyterLab on your workspace: the lessons and your own exercises",
+        description="Open JupyterLab on a workspace holding the lessons (notebooks/) and your own "
+        "copies of the exercises (exercises/). The workspace is created on first start and your "
+        "files in it are never overwritten (a lesson you have not touched is brought up to "
+        "date). Where it is: workspace/ in the nookslab checkout you run this in, else "
+        "~/nookslab-lab (--workspace chooses another folder). The lessons and exercises are "
+        "copied from that checkout, else from the notebooks installed with the package.",
+    )
+    lab.add_argument("--workspace", type=Path, metavar="DIR",
+                     help="the workspace folder (default: workspace/ in a checkout, else "
+                          "~/nookslab-lab)")
     lab.add_argument("--port", type=_port, metavar="P", help="port to listen on")
     lab.add_argument("--no-browser", action="store_true", help="do not open a browser")
     return parser
@@ -227,31 +235,15 @@ def _grade(args: argparse.Namespace) -> int:
 
 
 def find_notebooks() -> Path | None:
-    """The lesson folder: ``notebooks/`` beside the package (a checkout), else under the cwd."""
-    for candidate in (Path(__file__).resolve().parent.parent / "notebooks", Path.cwd() / "notebooks"):
-        if candidate.is_dir():
-            return candidate
-    return None
+    """The lesson folder of the checkout or installation the lab copies from (None if none)."""
+    from .lab import find_source
+    source = find_source()
+    return None if source is None else source / "notebooks"
 
 
 def _lab(args: argparse.Namespace) -> int:
-    root = find_notebooks()
-    if root is None:
-        print("lab: no notebooks/ folder found beside the nookslab package or in the current "
-              "directory; run this from a nookslab checkout", file=sys.stderr)
-        return 2
-    command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={root}"]
-    if args.port is not None:
-        command.append(f"--ServerApp.port={args.port}")
-    if args.no_browser:
-        command.append("--no-browser")
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        # Containers and CI machines often run as root, which Jupyter otherwise refuses.
-        command.append("--allow-root")
-    try:
-        return subprocess.call(command)
-    except KeyboardInterrupt:  # Ctrl-C: JupyterLab has already shut down its kernels
-        return 130
+    from .lab import main as lab_main
+    return lab_main(workspace=args.workspace, port=args.port, no_browser=args.no_browser)
 
 
 _COMMANDS = {"reproduce": _reproduce, "trial": _trial, "grade": _grade, "lab": _lab}

@@ -1,6 +1,6 @@
 """Running the live simulation with a student's piece of Nooks plugged in (the graded notebooks).
 
-Student code enters only through explicit parameters (STYLE.md, "Notebooks"): a
+Student code enters only through explicit parameters (never by patching the package): a
 :class:`~nookslab.nooks.hooks.NooksHooks` given to :func:`nookslab.boot`, a
 :class:`~nookslab.faults.types.FaultType` given to a trial, a ``tlb_term`` given to a
 :class:`~nookslab.machine.costs.CostModel`. Nothing here patches the package, and nothing here

@@ -5,20 +5,24 @@ Three experiments, every number from runs:
 - :func:`network_scenario`: one network driver fails (fail-stop, transient) in the middle of a TCP
   stream after the administrator set its MAC address; under ``restart`` and under ``shadow``:
   does the interface keep its configuration, does the stream go on without an error?
-- :func:`compare`: the same fault-injection campaign (the paper's five extensions) and the same
-  Table 4 benchmarks in every configuration of :data:`~nookslab.nooks.approaches.APPROACHES`:
-  crashes, non-fatal failures, recoveries the application noticed, relative performance.
+- :func:`compare` (in :mod:`nookslab.eval.comparison`, importable from here): the same
+  fault-injection campaign (the paper's five extensions) and the same Table 4 benchmarks in every
+  configuration of :data:`~nookslab.nooks.approaches.APPROACHES`: crashes, non-fatal failures,
+  recoveries the application noticed, relative performance and CPU utilisation.
 - :func:`fault_matrix`: single-fault trials of each fault type in each configuration: which
   fault types still crash the system, per approach, beside what its protection model claims
   (:data:`CLAIMS`).
 """
 from __future__ import annotations
 
-import html
 from dataclasses import asdict, dataclass, field
 
-from ..nooks.approaches import APPROACHES, DESCRIPTIONS
-from . import paper
+from ..kernel.errno import with_names
+from ..nooks.approaches import APPROACHES
+# The comparison lives in its own module; its names stay importable from here.
+from .comparison import (FIVE, COLUMNS, Comparison, ComparisonRow,  # noqa: F401
+                         compare, comparison_campaign, performance_and_cpu, relative_performance)
+from .tables import Table
 
 #: What each protection model claims to contain (SOSP'03 section 5, Table 1; see
 #: nookslab/nooks/approaches.py): the fault types whose *crashes* it is built to turn into a
@@ -33,7 +37,6 @@ CLAIMS = {
     "sfi": ("PTR", "BCOPY", "FREE", "ALLOC", "INTERFACE", "INIT"),
     "safe-language": ("PTR", "BCOPY", "FREE", "ALLOC", "INTERFACE", "INIT"),
 }
-FIVE = ("sb", "e1000", "pcnet32", "vfat", "khttpd")
 
 
 # -- 1. restart vs shadow on one network failure ------------------------------------------------
@@ -60,7 +63,7 @@ class ScenarioResult:
 
     def __str__(self) -> str:
         return (f"policy {self.policy}: stream {'ok' if self.stream_ok else 'FAILED'}"
-                + (f" ({self.stream_failure})" if self.stream_failure else "")
+                + (f" ({with_names(self.stream_failure)})" if self.stream_failure else "")
                 + f"; MAC set {self.mac_set}, after recovery {self.mac_after}; interface "
                 f"{'up' if self.up_after else 'down'}, address "
                 f"{'kept' if self.ip_kept else 'lost'}; {len(self.recoveries)} recovery(ies)"
@@ -147,134 +150,6 @@ def sound_scenario(policy: str = "shadow", extension: str = "sb", seed: int = 1,
     return k.run("play-mp3", seconds=seconds), list(k.recoveries)
 
 
-# -- 2. the comparison: the same campaign and benchmarks in every configuration -----------------
-def comparison_campaign(trials: int = 100, seed: int = 0, workers: int = 2,
-                        extensions=FIVE, modes=APPROACHES, progress: bool = False):
-    """The fault-injection campaign in every configuration (same faults for each)."""
-    from ..faults import Campaign
-    campaign = Campaign(list(extensions), trials=trials, seed=seed, modes=tuple(modes))
-    return campaign.run_with_workers(workers, progress=progress)
-
-
-def relative_performance(mode: str, seed: int = 0, seconds: float | None = None,
-                         rows=None) -> dict[str, float]:
-    """Table 4's relative performance of ``mode`` against native, per benchmark (as the paper:
-    by latency for play-mp3 and compile-local, by throughput for the rest)."""
-    from .performance import ROWS, run_pair
-    out = {}
-    for benchmark, extension in rows or ROWS:
-        native, other = run_pair(benchmark, extension, seed=seed, seconds=seconds, mode=mode)
-        metric = paper.TABLE4[benchmark][5]
-        out[benchmark] = (native.latency / other.latency if metric == "latency"
-                          else other.throughput / native.throughput)
-    return out
-
-
-@dataclass
-class ComparisonRow:
-    mode: str
-    system: str
-    trials: int
-    crash: int
-    nonfatal: int
-    none: int
-    recovered: int
-    app_noticed: int
-    app_unaware: int
-    performance: dict          # benchmark -> relative performance
-
-    @property
-    def mean_performance(self) -> float:
-        vals = list(self.performance.values())
-        return sum(vals) / len(vals) if vals else float("nan")
-
-
-@dataclass
-class Comparison:
-    """Crashes, non-fatal failures, noticed recoveries and relative performance per mode."""
-
-    rows: list
-    config: dict
-
-    def row(self, mode: str) -> ComparisonRow:
-        return next(r for r in self.rows if r.mode == mode)
-
-    def prevented(self, mode: str) -> float:
-        """Share of native crashes that did not crash in ``mode`` (same faults)."""
-        base = self.row("native").crash
-        return (base - self.row(mode).crash) / base if base else float("nan")
-
-    def to_dict(self) -> dict:
-        return {"config": self.config, "rows": [asdict(r) | {"mean_performance":
-                                                            r.mean_performance}
-                                                for r in self.rows]}
-
-    def __str__(self) -> str:
-        benches = list(self.rows[0].performance) if self.rows else []
-        head = (f"{'configuration':<14}{'crash':>6}{'prevented':>10}{'nonfatal':>9}"
-                f"{'recovered':>10}{'noticed':>8}{'unaware':>8}{'rel.perf':>9}  "
-                + " ".join(f"{b[:10]:>10}" for b in benches))
-        lines = [f"Beyond Nooks: {self.config}", head, "-" * len(head)]
-        for r in self.rows:
-            prev = self.prevented(r.mode)
-            lines.append(f"{r.mode:<14}{r.crash:>6}{prev:>10.0%}{r.nonfatal:>9}{r.recovered:>10}"
-                         f"{r.app_noticed:>8}{r.app_unaware:>8}{r.mean_performance:>9.2f}  "
-                         + " ".join(f"{r.performance[b]:>10.2f}" for b in benches))
-        return "\n".join(lines)
-
-    def _repr_html_(self) -> str:
-        return "<pre>" + html.escape(str(self)) + "</pre>"
-
-    def plot(self, axes=None):
-        """Crashes prevented (bars) and mean relative performance (bars), per configuration."""
-        import matplotlib.pyplot as plt
-        if axes is None:
-            fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-        else:
-            fig = axes[0].figure
-        modes = [r.mode for r in self.rows]
-        axes[0].bar(modes, [r.crash for r in self.rows], color="tab:red", label="crashes")
-        axes[0].bar(modes, [r.app_noticed for r in self.rows], bottom=[r.crash for r in self.rows],
-                    color="tab:orange", label="recovered, application noticed")
-        axes[0].set_ylabel("trials")
-        axes[0].set_title("same faults, each configuration", fontsize=9)
-        axes[0].legend(fontsize=8)
-        axes[1].bar(modes, [r.mean_performance for r in self.rows], color="tab:blue")
-        axes[1].set_ylim(0, 1.1)
-        axes[1].set_ylabel("mean relative performance (Table 4 workloads)")
-        axes[1].set_title("same benchmarks, each configuration", fontsize=9)
-        for ax in axes:
-            ax.tick_params(axis="x", labelrotation=30, labelsize=8)
-        fig.tight_layout()
-        return fig
-
-
-def compare(trials: int = 100, seed: int = 0, workers: int = 2, extensions=FIVE,
-            modes=APPROACHES, seconds: float | None = None, rows=None, campaign=None,
-            progress: bool = False) -> Comparison:
-    """Run the comparison: the campaign (or reuse ``campaign``) and the performance rows."""
-    result = campaign or comparison_campaign(trials, seed, workers, extensions, modes, progress)
-    out = []
-    for mode in modes:
-        ts = [t for t in result.trials if t.mode == mode]
-        perf = ({b: 1.0 for b in _benchmarks(rows)} if mode == "native"
-                else relative_performance(mode, seed, seconds, rows))
-        out.append(ComparisonRow(mode, DESCRIPTIONS[mode].system, len(ts),
-                                 sum(t.outcome == "crash" for t in ts),
-                                 sum(t.outcome == "nonfatal" for t in ts),
-                                 sum(t.outcome == "none" for t in ts),
-                                 sum(t.recovered for t in ts),
-                                 sum(t.app_noticed is True for t in ts),
-                                 sum(t.app_noticed is False for t in ts), perf))
-    config = dict(result.config, seconds=seconds)
-    return Comparison(out, config)
-
-
-def _benchmarks(rows):
-    from .performance import ROWS
-    return [b for b, _ in (rows or ROWS)]
-
-
 # -- restart vs shadow on the same faults ------------------------------------------------------
 def shadow_table(result) -> str:
     """Per extension: recoveries and whether the application noticed, restart vs shadow."""
@@ -335,23 +210,30 @@ class FaultMatrix:
         return {"config": self.config, "types": self.types, "modes": self.modes,
                 "crashes": {f"{t}/{m}": n for (t, m), n in self.crashes.items()}}
 
+    def table(self) -> Table:
+        columns = ["fault type", "trials"] + list(self.modes)
+        rows = [[t, self.trials[t]] + [f"{self.crashes[(t, m)]}{'*' if t in CLAIMS[m] else ''}"
+                                        for m in self.modes] for t in self.types]
+        return Table(columns, rows, "Crashes per fault type and configuration",
+                     ["* = the configuration's protection model claims to contain this fault "
+                      "type's crashes (CLAIMS in nookslab.eval.beyond)."],
+                     align="l" + "r" * (len(columns) - 1))
+
     def __str__(self) -> str:
-        head = f"{'fault':<10}{'trials':>7}" + "".join(f"{m[:12]:>14}" for m in self.modes)
-        lines = ["crashes per fault type and configuration (* = the model claims it)", head,
-                 "-" * len(head)]
-        for t in self.types:
-            cells = "".join(f"{self.crashes[(t, m)]:>13}{'*' if t in CLAIMS[m] else ' '}"
-                            for m in self.modes)
-            lines.append(f"{t:<10}{self.trials[t]:>7}{cells}")
-        return "\n".join(lines)
+        return str(self.table())
 
     def _repr_html_(self) -> str:
-        return "<pre>" + html.escape(str(self)) + "</pre>"
+        return self.table()._repr_html_()
+
+    def _repr_pretty_(self, printer, cycle) -> None:
+        # IPython's text/plain: what print shows, not the dataclass's field dump
+        printer.text(str(self))
 
 
 def fault_matrix(trials: int = 10, seed: int = 0, extensions=("e1000", "sb"),
-                 types=None, modes=APPROACHES) -> FaultMatrix:
-    """``trials`` single-fault trials per fault type and extension, in every configuration."""
+                 types=None, modes=APPROACHES, progress: bool = False) -> FaultMatrix:
+    """``trials`` single-fault trials per fault type and extension, in every configuration
+    (``progress``: a progress bar over the fault types, tqdm)."""
     import numpy as np
 
     from ..faults.injector import generate
@@ -360,7 +242,11 @@ def fault_matrix(trials: int = 10, seed: int = 0, extensions=("e1000", "sb"),
     types = list(types or FAULT_TYPES)
     crashes = {(t, m): 0 for t in types for m in modes}
     counts = dict.fromkeys(types, 0)
-    for t in types:
+    order = types
+    if progress:
+        from tqdm.auto import tqdm
+        order = tqdm(types, desc="fault types", unit="type")
+    for t in order:
         for e in extensions:
             rng = np.random.default_rng(fault_rng(e, seed).integers(2**32) + len(t))
             for i in range(trials):

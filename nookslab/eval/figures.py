@@ -100,6 +100,10 @@ class FigureTable:
                 "<tr><th>extension</th><th>trials</th><th>native</th><th>nooks</th></tr>"
                 f"{body}</table>")
 
+    def _repr_pretty_(self, printer, cycle) -> None:
+        # IPython's text/plain: what print shows, not the dataclass's field dump
+        printer.text(str(self))
+
     def plot(self, ax=None):
         """Bars per extension (native, Nooks), then our totals and the paper's, as % of trials."""
         import matplotlib.pyplot as plt
@@ -134,3 +138,30 @@ def _rates(native, nooks, trials) -> str:
         if native:
             text += f"  ({100 * (1 - nooks / native):.0f}% fewer)"
     return text
+
+
+#: The kinds of non-fatal failure, in the order they are shown (see :func:`nonfatal_kind`).
+NONFATAL_KINDS = (
+    "an oops killed the process (Linux 2.4 kills only the process)",
+    "the driver did not load (its init returned an error)",
+    "an operation failed or returned wrong data",
+)
+
+
+def nonfatal_kind(cause: str) -> str:
+    """Which of :data:`NONFATAL_KINDS` a non-fatal trial's cause is."""
+    if "killed by oops" in cause and "is not running" not in cause:
+        return NONFATAL_KINDS[0]
+    if "is not running" in cause or "did not load" in cause:
+        return NONFATAL_KINDS[1]
+    return NONFATAL_KINDS[2]
+
+
+def nonfatal_kinds(result, mode: str = "native") -> dict[str, int]:
+    """The non-fatal trials of ``mode`` in a campaign, counted by kind (every kind listed)."""
+    counts = dict.fromkeys(NONFATAL_KINDS, 0)
+    for t in result.trials:
+        if t.mode == mode and t.outcome == "nonfatal" and t.error is None:
+            counts[nonfatal_kind(t.cause or "")] += 1
+    return counts
+

@@ -154,7 +154,7 @@ def vfat_available() -> str:
     return ""
 
 
-def vfat_recovery_damage(trials: int, seed: int, sync: bool) -> dict:
+def vfat_recovery_damage(trials: int, seed: int, sync: bool, progress: bool = False) -> dict:
     """What VFAT recoveries leave on the disk, over ``trials`` VFAT trials under Nooks.
 
     The disk is judged at the moment recovery releases the failed file system (its mount is
@@ -165,6 +165,7 @@ def vfat_recovery_damage(trials: int, seed: int, sync: bool) -> dict:
     of written: files and directories the workload created are then missing from the disk.
 
     Returns ``recoveries``, ``damaged`` (either), ``fsck_errors`` and ``lost_updates`` counts.
+    ``progress``: show a progress bar (tqdm) over the trials.
     """
     import zlib
 
@@ -193,7 +194,12 @@ def vfat_recovery_damage(trials: int, seed: int, sync: bool) -> dict:
         vfs.forget_fs_of = judged_forget          # instance attribute: this kernel only
 
     counts = dict(recoveries=0, damaged=0, fsck_errors=0, lost_updates=0)
-    for index in range(trials):
+    indices = range(trials)
+    if progress:
+        from tqdm.auto import tqdm
+        indices = tqdm(indices, desc=f"vfat trials ({'with' if sync else 'without'} sync)",
+                       unit="trial")
+    for index in indices:
         ss = np.random.SeedSequence([seed, zlib.crc32(b"vfat"), index])
         trial_seed = int(ss.generate_state(1)[0])
         seen.clear()

@@ -140,6 +140,10 @@ class Table4:
         return (f"<table class='nookslab-table4'><caption>{html.escape(self.title)}</caption>"
                 f"<tr>{head}</tr>{''.join(body)}</table>")
 
+    def _repr_pretty_(self, printer, cycle) -> None:
+        # IPython's text/plain: what print shows, not the dataclass's field dump
+        printer.text(str(self))
+
     def plot(self, ax=None):
         """Relative performance against XPC rate (log scale): ours and the paper's."""
         import matplotlib.pyplot as plt
@@ -224,12 +228,16 @@ def measure_row(benchmark: str, extension: str, seed: int = 0, seconds: float | 
 
 
 def table4(seed: int = 0, cost: CostModel | None = None, seconds: float | None = None,
-           rows=ROWS) -> Table4:
+           rows=ROWS, progress: bool = False) -> Table4:
     """Table 4 from runs: each benchmark natively and under Nooks, ours beside the paper's.
 
     ``cost``: the cost model (default: the paper's machine); ``seconds``: simulated seconds per
-    run for every row (default: :data:`DEFAULT_SECONDS`, else :data:`OTHER_SECONDS`)."""
+    run for every row (default: :data:`DEFAULT_SECONDS`, else :data:`OTHER_SECONDS`);
+    ``progress``: a progress bar over the rows (tqdm)."""
     cost = cost or CostModel()
+    if progress:
+        from tqdm.auto import tqdm
+        rows = tqdm(rows, desc="Table 4 benchmarks", unit="benchmark")
     out = [measure_row(b, e, seed, seconds, cost) for b, e in rows]
     title = Table4.title if cost == CostModel() else f"{Table4.title} (what-if: {_describe(cost)})"
     return Table4(out, seed, cost, title)

@@ -172,7 +172,7 @@ def table2(json=None) -> int:
 def shadow(trials: int | None = None, seed: int | None = None, workers: int | None = None,
            json=None) -> int:
     """Beyond Nooks: restart vs shadow drivers on the same faults, and Table 1's approaches as
-    configurations (crashes, noticed recoveries, relative performance). With ``json``, the two
+    configurations (crashes, noticed recoveries, relative performance, CPU). With ``json``, the two
     plots are written beside it as PNG files."""
     import time
     from .beyond import compare, comparison_campaign, network_scenario, plot_shadow, shadow_table

@@ -313,17 +313,32 @@ class CampaignResult:
                 writer.writerow(row)
 
     def __str__(self) -> str:
-        lines = [f"campaign {self.config}"]
+        lines = [self.title]
         for (e, m), c in self.counts().items():
             lines.append(f"  {e:<8} {m:<6} " + "  ".join(f"{k} {v:>4}" for k, v in c.items()))
         return "\n".join(lines)
+
+    @property
+    def title(self) -> str:
+        """The campaign's parameters in words (so a result says how it was made)."""
+        c = self.config
+        secs = c.get("seconds")
+        return (f"campaign: {', '.join(c['extensions'])}; {c['trials']} trials per extension and "
+                f"configuration, {c['faults_per_trial']} faults per trial, seed {c['seed']}; "
+                f"configurations {', '.join(c['modes'])}"
+                + (f"; {secs} simulated s per trial" if secs else ""))
 
     def _repr_html_(self) -> str:
         head = "".join(f"<th>{h}</th>" for h in ("extension", "mode", *OUTCOMES))
         rows = "".join(f"<tr><td>{html.escape(e)}</td><td>{m}</td>"
                        + "".join(f"<td>{c[o]}</td>" for o in OUTCOMES) + "</tr>"
                        for (e, m), c in self.counts().items())
-        return f"<table class='nookslab-campaign'><tr>{head}</tr>{rows}</table>"
+        return (f"<table class='nookslab-campaign'><caption style='text-align:left'>"
+                f"{html.escape(self.title)}</caption><tr>{head}</tr>{rows}</table>")
+
+    def _repr_pretty_(self, printer, cycle) -> None:
+        # IPython's text/plain: what print shows, not the dataclass's field dump
+        printer.text(str(self))
 
 
 def crash_kind(cause: str) -> str:

@@ -79,6 +79,28 @@ FAULT_DOCS: dict[str, tuple[str, str]] = {
 #: The random fault types of a campaign (the Nooks injector's, SOSP'03 section 5.1).
 FAULT_TYPES: tuple[str, ...] = tuple(FAULT_DOCS)
 
+#: One line per fault type, in plain words: the bug it plants in the driver (lesson 07's table).
+#: :data:`FAULT_DOCS` says how, beside the paper's C fault.
+FAULT_SUMMARIES: dict[str, str] = {
+    "TEXT": "a constant in the driver's code is wrong (one bit flipped)",
+    "STACK": "a local variable's value is corrupted once, while it is in use",
+    "HEAP": "one bit of the driver's heap data or DMA buffer flips at a random moment",
+    "INIT": "a local variable is never initialised and keeps a stale value",
+    "NOP": "one statement of the driver is deleted",
+    "DST": "an assignment stores a wrong value (one bit flipped), every time it runs",
+    "SRC": "an expression reads a wrong value (one bit of an operand flipped)",
+    "BRANCH": "an if or while test is lost: the code it guards always runs, or never",
+    "PTR": "a load or store goes to a wrong address (one bit of the address flipped)",
+    "FREE": "memory is freed while still in use, or freed twice",
+    "BCOPY": "a copy (memcpy, copy_from_user...) copies too many bytes",
+    "SYNC": "a lock or unlock call is dropped",
+    "LOOP": "an if or while test is inverted",
+    "MEM_LEAK": "a free is skipped, so memory leaks",
+    "INTERFACE": "a function sees a stale value instead of one of its arguments",
+    "IRQ": "interrupts are left disabled after a critical section",
+    "ALLOC": "an allocation fails: it returns NULL",
+}
+
 #: Extra kinds used only by the manual-bug experiment (SOSP'03 section 5.1, "manually injected").
 MANUAL_DOCS: dict[str, tuple[str, str]] = {
     "USERPTR": ("a driver dereferencing a user-level pointer instead of using copy_*_user",
@@ -146,6 +168,14 @@ class Fault:
         """Bind this fault's hooks in the loaded module (dynamic faults, activation markers)."""
         from .hooks import arm
         arm(self, kernel, module)
+
+    @classmethod
+    def at(cls, type: str, site, **params) -> "Fault":
+        """A fault of ``type`` at ``site`` (a :class:`~nookslab.faults.injector.Site`, from
+        ``injector.sites(extension)[type]``), its parameters given by name:
+        ``Fault.at("INTERFACE", site, count=site.count, where=1)``."""
+        return cls(type, site.function, site.line, site.col, site.end_line, site.end_col,
+                   site.node, **params)
 
     # -- plain data ------------------------------------------------------------------------------
     @property

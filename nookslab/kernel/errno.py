@@ -41,3 +41,13 @@ NAMES = {v: k for k, v in dict(globals()).items() if k.startswith("E") and isins
 def name(code: int) -> str:
     """``name(-12)`` -> ``"ENOMEM"``."""
     return NAMES.get(abs(code), str(code))
+
+
+def with_names(text) -> str:
+    """``text`` with each negative error number followed by its name, as a reader of a kernel
+    log would want it: ``"open failed: -19"`` -> ``"open failed: -19 ENODEV"`` (numbers already
+    named, and hex or dotted numbers, are left alone)."""
+    import re
+    return re.sub(r"(?<![\w.])-(\d+)\b(?! [A-Z]{2,})(?!\.\d)",
+                  lambda m: m.group(0) + (f" {NAMES[int(m.group(1))]}"
+                                          if int(m.group(1)) in NAMES else ""), str(text))

@@ -1,7 +1,7 @@
 """Student pieces of the Nooks mechanism, plugged in through one explicit parameter.
 
-The graded notebooks ask for real parts of Nooks (STYLE.md: student code enters through an
-explicit parameter, never by patching the package). Each field of :class:`NooksHooks` names one
+The graded notebooks ask for real parts of Nooks (the house rule: student code enters through
+an explicit parameter, never by patching the package). Each field of :class:`NooksHooks` names one
 part; ``None`` (the default) keeps the package's own, so a kernel booted without hooks runs
 exactly as before. Pass them at boot: ``boot("nooks", hooks=NooksHooks(write_check=fn))``.
 

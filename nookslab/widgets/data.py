@@ -214,20 +214,22 @@ def page_info(kernel, page: int, table: str = "kernel") -> str:
             f"{access} in the {table} page table")
 
 
-def grid_shape(pages: int) -> tuple[int, int, int]:
-    """(columns, rows, pixels per page side) of the map: about 512 pixels wide."""
-    cols = 64 if pages <= 4096 else 128
+def grid_shape(pages: int, cols: int | None = None) -> tuple[int, int, int]:
+    """(columns, rows, pixels per page side) of the map: about 512 pixels wide (``cols``
+    columns if given: fewer columns draw bigger pages)."""
+    cols = cols or (64 if pages <= 4096 else 128)
     rows = -(-pages // cols)
     cell = max(2, 512 // cols)
     return cols, rows, cell
 
 
-def picture_pixels(picture: MemoryPicture) -> np.ndarray:
+def picture_pixels(picture: MemoryPicture, cols: int | None = None) -> np.ndarray:
     """The map as an (height, width, 3) image: one square per page, a 1-pixel gap between rows
-    and columns, the marked page drawn as a red frame with a red cross."""
+    and columns, the marked page drawn as a red frame with a red cross (``cols``: see
+    :func:`grid_shape`)."""
     colours = picture.colours
     pages = len(colours)
-    cols, rows, cell = grid_shape(pages)
+    cols, rows, cell = grid_shape(pages, cols)
     grid = np.full((rows * cols, 3), 255, dtype=np.uint8)
     grid[:pages] = colours
     grid = grid.reshape(rows, cols, 3)

@@ -13,6 +13,9 @@ from .data import (MemoryPicture, fault_sites, owner_picture, page_info, page_ta
                    permission_picture, picture_pixels, png_bytes)
 
 COLOUR_BY = ("owner", "write permission")
+EXTENTS = ("pages in use", "all memory")
+#: Columns of the cropped view (bigger squares than the whole map's 64).
+CROP_COLUMNS = 32
 
 
 def _what(access: str) -> str:
@@ -34,9 +37,13 @@ class MemoryMap(W.VBox):
     counts, ``marked`` page). ``highlighted``: the page framed in red, or None.
     """
 
-    def __init__(self, kernel=None):
+    def __init__(self, kernel=None, crop: bool = False):
         self.colour_by = W.ToggleButtons(options=COLOUR_BY, value="owner", description="colour by")
         self.table = W.Dropdown(options=["kernel"], value="kernel", description="page table")
+        # crop: draw from page 0 to the last page in use (or the faulting page), bigger
+        self.extent = W.ToggleButtons(options=EXTENTS, value=EXTENTS[0 if crop else 1],
+                                      description="show")
+        self.extent.observe(lambda _: self.render(), names="value")
         self.image = W.Image(format="png")
         self.image.add_class("nookslab-memmap-image")
         self.legend = W.HTML()
@@ -45,7 +52,7 @@ class MemoryMap(W.VBox):
         self.picture: MemoryPicture | None = None
         self.colour_by.observe(lambda _: self.render(), names="value")
         self.table.observe(self._rerender, names="value")
-        super().__init__([W.HBox([self.colour_by, self.table]),
+        super().__init__([W.HBox([self.colour_by, self.table]), self.extent,
                           W.HBox([self.image, self.legend]), self.info])
         self.add_class("nookslab-memmap")
         self.show(kernel)
@@ -75,6 +82,16 @@ class MemoryMap(W.VBox):
         self.table.observe(self._rerender, names="value")
         self.render()
 
+    def pages_in_use(self, marked: int | None = None) -> int:
+        """How many pages the cropped view draws: up to the last page in use (or ``marked``),
+        rounded up to a whole row of the cropped grid."""
+        from ..machine.memory import OWNER_FREE
+        import numpy as np
+        owner = self.kernel.machine.pages.owner
+        used = np.flatnonzero(owner != OWNER_FREE)
+        last = max(int(used[-1]) if len(used) else 0, marked if marked is not None else 0)
+        return min(len(owner), -(-(last + 1) // CROP_COLUMNS) * CROP_COLUMNS)
+
     def _rerender(self, _change=None) -> None:
         self.render()
 
@@ -100,7 +117,17 @@ class MemoryMap(W.VBox):
                              f"{site.addr:#010x} {_by(site)}: outside "
                              f"RAM ({ram_pages} pages), not drawn")
         self.picture = picture
-        img = picture_pixels(picture)
+        cols = None
+        shown = ram_pages
+        if self.extent.value == "pages in use":
+            shown = self.pages_in_use(picture.marked)
+            cols = CROP_COLUMNS if shown <= CROP_COLUMNS * CROP_COLUMNS else None
+            picture = MemoryPicture(picture.colours[:shown], picture.legend, picture.counts,
+                                    picture.marked if picture.marked is not None
+                                    and picture.marked < shown else None, picture.title)
+            notes.insert(0, f"showing pages 0 to {shown - 1} (the rest of memory is free: "
+                            f"choose 'all memory' to see it)")
+        img = picture_pixels(picture, cols)
         self.image.value = png_bytes(img)
         self.image.width = str(img.shape[1])
         self.image.height = str(img.shape[0])

@@ -81,3 +81,11 @@ def test_on_the_defaults_every_row_is_within_a_tenth_of_the_papers_relative_perf
             assert 0.5 <= r.xpc_ratio <= 2.0, (r.benchmark, r.xpc_rate)
     # the rows with the most overhead are the paper's: kHTTPd, then compile-local
     assert t.ordering()[-2:] == t.paper_ordering()[-2:]
+
+
+def test_a_progress_bar_changes_nothing_in_the_table():
+    from nookslab.eval.performance import table4 as make
+    rows = (("play-mp3", "sb"),)
+    quiet = make(seed=0, seconds=0.05, rows=rows)
+    shown = make(seed=0, seconds=0.05, rows=rows, progress=True)
+    assert quiet.to_dict() == shown.to_dict()

@@ -141,3 +141,12 @@ def test_a_dask_cluster_runs_a_campaign_unchanged(serial):
 def test_crash_kinds_tell_deadlocks_from_other_hangs(cause, kind):
     from nookslab.faults.campaign import crash_kind
     assert crash_kind(cause) == kind
+
+
+def test_a_campaign_result_names_its_parameters_in_words_not_as_a_dict():
+    from IPython.lib.pretty import pretty
+    result = Campaign(["null"], trials=1, seed=3).run(progress=False)
+    head = str(result).splitlines()[0]
+    assert head == ("campaign: null; 1 trials per extension and configuration, 5 faults per "
+                    "trial, seed 3; configurations native, nooks")
+    assert pretty(result) == str(result) and head in result._repr_html_()

@@ -275,3 +275,10 @@ def test_the_same_generator_seed_gives_the_same_faults():
 def test_an_unknown_fault_type_is_a_clear_error(bad):
     with pytest.raises(ValueError, match="TEXT"):
         Fault(bad)
+
+
+def test_a_fault_is_built_at_a_named_site_with_its_parameters_by_name():
+    site = next(s for s in sites("e1000")["INTERFACE"] if s.function == "e1000_xmit_frame")
+    fault = Fault.at("INTERFACE", site, count=site.count, where=1)
+    assert (fault.type, fault.function, fault.line, fault.node, fault.count, fault.where) == \
+        ("INTERFACE", "e1000_xmit_frame", site.line, site.node, site.count, 1)
