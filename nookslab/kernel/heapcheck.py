@@ -9,12 +9,15 @@ view, never raises, and lists what it finds in address order.
 """
 from __future__ import annotations
 
-from ..machine.memory import PAGE_SHIFT
+import struct
+
+from ..machine.memory import PAGE_SHIFT, PAGE_SIZE
 from ..machine.mmu import CpuFault
 from .heap import (_HDR, _REDZONE, BUFCTL_END, CACHE_MAGIC, GEOMETRY, HEADER, KMEM_CACHE,
                    MAGIC_FREE, MAGIC_LIVE, OVERHEAD, RED, SLAB, _poison)
 
 _LIST_LIMIT = 1 << 16          # a list longer than any heap can hold is circular
+_SLAB = struct.Struct("<6I")   # slab_t
 
 
 def sweep(heap) -> list[str]:
@@ -63,15 +66,17 @@ def _check_cache(heap, cls: int, cache: int, found: list) -> None:
 
 
 def _check_slab(heap, slab: int, found: list) -> None:
-    kv = heap.kv
     cls = heap.slab_class[slab]
     chunk, num, first = GEOMETRY[cls]
-    if kv.ld32(slab + SLAB.cache) != heap.cache_of[cls] or kv.ld32(slab + SLAB.s_mem) != slab + first:
+    page = heap.kv.read(slab, PAGE_SIZE)            # one mapped page: read once, parsed here
+    _, _, s_mem, inuse, free, cache = _SLAB.unpack_from(page, 0)
+    if cache != heap.cache_of[cls] or s_mem != slab + first:
         found.append(f"{heap.name}: slab corruption: slab_t at {slab:#010x} overwritten")
         return
+    bufctl = struct.unpack_from(f"<{num}I", page, SLAB.size)
     on_list: set[int] = set()
     broken = False
-    i = kv.ld32(slab + SLAB.free)
+    i = free
     while i != BUFCTL_END:
         if i >= num or i in on_list:
             found.append(f"{heap.name}: slab corruption: free list of slab {slab:#010x} "
@@ -79,19 +84,25 @@ def _check_slab(heap, slab: int, found: list) -> None:
             broken = True
             break
         on_list.add(i)
-        i = kv.ld32(slab + SLAB.size + 4 * i)
-    inuse = kv.ld32(slab + SLAB.inuse)
+        i = bufctl[i]
+    poison = _poison(cls)
     for i in range(num):
-        start = slab + first + i * chunk
-        addr = start + HEADER + RED
-        magic, size, _, hcls = _HDR.unpack(kv.read(start, HEADER))
+        start = first + i * chunk
+        addr = slab + start + HEADER + RED
+        magic, size, _, hcls = _HDR.unpack_from(page, start)
         if magic == MAGIC_LIVE:
             if hcls != cls or not 0 < size <= cls:
                 found.append(f"{heap.name}: slab header of {addr:#010x} overwritten")
-            else:
-                _red_zones(heap, addr, size, found)
+                continue
+            at = start + HEADER + RED
+            if page[at - RED:at] != _REDZONE:
+                found.append(f"{heap.name}: red zone before {addr:#010x} overwritten")
+            if page[at + size:at + size + RED] != _REDZONE:
+                found.append(f"{heap.name}: red zone after {addr:#010x}+{size} overwritten "
+                             "(write past the end of an object)")
         elif magic == MAGIC_FREE:
-            if kv.read(addr, cls) != _poison(cls):
+            at = start + HEADER + RED
+            if page[at:at + cls] != poison:
                 found.append(f"{heap.name}: slab corruption: object {addr:#010x} "
                              "written after it was freed")
         else:

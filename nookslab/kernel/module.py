@@ -398,8 +398,8 @@ class ModuleLoader:
         if init is None:
             module.state, module.error = "failed", "no init_module"
             return
-        proc = k.spawn(f"insmod {module.name}")
         try:
+            proc = k.spawn(f"insmod {module.name}")
             ret = k.syscall(proc, init)
         except ProcessKilled as exc:
             module.state, module.error = "failed", f"insmod {exc.reason}"
@@ -420,9 +420,9 @@ class ModuleLoader:
         if module is None:
             raise ValueError(f"extension {name!r} is not loaded; loaded: {sorted(self.modules)}")
         if module.state == "live" and k.verdict is None:
-            proc = k.spawn(f"rmmod {name}")
             cleanup = module.namespace.get("cleanup_module")
             try:
+                proc = k.spawn(f"rmmod {name}")
                 if cleanup is not None:
                     k.syscall(proc, cleanup)
             except ProcessKilled as exc:

@@ -55,6 +55,7 @@ class ProtectionDomain:
         self.grants: dict[int, int] = {}          # page -> grant count (page tracker)
         self.heap = Heap(f"domain {name}", k.mmu, self.pages, self.owner,
                          on_new_pages=self._heap_pages)
+        k.heaps.append(self.heap)                 # the integrity sweep reads it too
         self.stacks: list[int] = []
         for _ in range(STACKS):
             self._new_stack()
@@ -181,6 +182,8 @@ class ProtectionDomain:
         if self.destroyed:
             return
         self.heap.release_pages()
+        if self.heap in self.kernel.heaps:
+            self.kernel.heaps.remove(self.heap)
         for base in self.stacks:
             self.pages.free(base, STACK_PAGES)
         self.stacks.clear()
