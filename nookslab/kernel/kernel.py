@@ -90,9 +90,9 @@ class Kernel:
         self.object_types: dict[str, object] = {}
         from .chrdev import FILE, INODE
         from .pci import PCI_DEV
-        from .sync import SPINLOCK, WAIT_QUEUE_HEAD
+        from .sync import SEMAPHORE, SPINLOCK, WAIT_QUEUE_HEAD
         from .timer import TIMER_LIST
-        for layout in (TIMER_LIST, SPINLOCK, WAIT_QUEUE_HEAD, FILE, INODE, PCI_DEV):
+        for layout in (TIMER_LIST, SPINLOCK, WAIT_QUEUE_HEAD, SEMAPHORE, FILE, INODE, PCI_DEV):
             self.object_types[layout.name] = layout
         self.add_subsystem("mm", MemorySubsystem(self))
         self.add_subsystem("sync", SyncSubsystem(self))
@@ -269,8 +269,9 @@ class Kernel:
             self.events.add("oops", "kernel", f"do_exit of {proc.name}: {describe(exc)}")
             if after is None:
                 raise
+            bug = "kernel BUG: " if isinstance(exc, KernelBug) else ""
             raise self.panic(f"kernel cannot continue: recursive fault in do_exit of "
-                             f"{proc.name}: {describe(exc)} (after: {after})") from None
+                             f"{proc.name}: {bug}{describe(exc)} (after: {after})") from None
 
     def panic(self, cause: str) -> KernelPanic:
         return self._die("panic", cause)
@@ -308,12 +309,10 @@ class Kernel:
             if event is None:
                 clock.idle_to(deadline)
                 return bool(until()) if until is not None else False
-            if clock.now >= irqs.window_end:             # account(), its common case inlined
-                irqs.account()
+            if clock.now >= irqs.window_end or irqs.window_taken >= irqs.storm_limit:
+                irqs.account()                           # the livelock watchdog
             else:
-                irqs.window_taken += 1
-                if irqs.window_taken > irqs.storm_limit:
-                    irqs.account()
+                irqs.window_taken += 1                   # account(), its common case inlined
             event.callback()
 
     def idle(self, seconds: float) -> None:

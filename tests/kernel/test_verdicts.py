@@ -139,6 +139,53 @@ def test_waiting_for_an_interrupt_under_an_irqsave_lock_is_a_hang(bell):
     assert k.verdict.kind == "hang" and "interrupts off" in k.verdict.cause
 
 
+# -- what an oops in process context leaves behind ---------------------------------------------
+def test_a_semaphore_is_taken_and_released_in_turn_by_one_process_after_another(bell):
+    k = bell
+    assert [call(k, "down_up") for _ in range(3)] == [1, 1, 1] and k.verdict is None
+
+
+def test_a_bug_while_holding_a_semaphore_kills_the_holder_and_hangs_the_next_taker(bell):
+    # Linux 2.4: the oops kills the holder before its up(); the kernel runs on with the
+    # semaphore down, and the next process that wants it sleeps for ever (D state)
+    k = bell
+    with pytest.raises(ProcessKilled) as err:
+        call(k, "down_and_bug")
+    assert "kernel BUG: kernel: kfree of bad pointer" in err.value.reason and k.verdict is None
+    assert counters(k) == (0, 0, 0), "the system is alive: another call works"
+    t0 = k.clock.now
+    taker = k.spawn("taker")
+    with pytest.raises(ProcessKilled) as hung:
+        call(k, "down_up", proc=taker)
+    assert hung.value.reason == ("task hung: blocked in down("
+                                 f"{k.modules['bell'].namespace['priv'] + 64:#010x}) for more "
+                                 "than 120 s")
+    assert taker.killed == hung.value.reason and k.verdict is None
+    assert k.clock.now - t0 >= k.clock.cycles(120)
+    r = k.run("bell-io", seconds=0.01, entry="down_up")
+    assert not r.ok and r.failure.startswith("bell-io task hung: blocked in down(")
+    assert k.verdict is None and counters(k) == (0, 0, 0)
+
+
+def test_a_bug_with_the_line_masked_leaves_the_line_masked_and_the_device_unheard(bell):
+    k = bell
+    with pytest.raises(ProcessKilled):
+        call(k, "mask_and_bug")
+    assert k.verdict is None and k.irqs.disabled == {BELL_IRQ: 1}
+    call(k, "ring", B.ACT_NOTHING, 100)
+    k.idle(0.001)
+    assert counters(k)[0] == 0 and BELL_IRQ in k.irqs.pending, "the interrupt is never taken"
+
+
+def test_a_bug_with_interrupts_off_leaves_them_on_as_die_does(bell):
+    # arch/i386 die(): spin_unlock_irq(&die_lock) before do_exit; nothing is left off
+    k = bell
+    k.cpu.irq_enabled = True
+    with pytest.raises(ProcessKilled):
+        call(k, "lock_and_crash")
+    assert k.cpu.irq_enabled and k.verdict is None
+
+
 def test_taking_a_spinlock_twice_is_harmless_on_a_uniprocessor(bell):
     # Linux 2.4 built for one CPU (as Nooks was) compiles spin_lock to nothing.
     k = bell
