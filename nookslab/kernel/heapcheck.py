@@ -13,7 +13,7 @@ import struct
 
 from ..machine.memory import PAGE_SHIFT, PAGE_SIZE
 from ..machine.mmu import CpuFault
-from .heap import (_HDR, _REDZONE, BUFCTL_END, CACHE_MAGIC, GEOMETRY, HEADER, KMEM_CACHE,
+from .slab import (_HDR, _REDZONE, BUFCTL_END, CACHE_MAGIC, GEOMETRY, HEADER, KMEM_CACHE,
                    MAGIC_FREE, MAGIC_LIVE, OVERHEAD, RED, SLAB, _poison)
 
 _LIST_LIMIT = 1 << 16          # a list longer than any heap can hold is circular
