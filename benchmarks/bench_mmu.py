@@ -5,7 +5,9 @@ Measures, in one run and on one machine so the ratio is fair:
 - a checked single-field store (``mmu.st32`` on a writable page),
 - a checked single-field load (``mmu.ld32``),
 - a plain Python attribute store (``obj.field = value``), the cost a simulator without checks pays,
-- a checked bulk copy of 1,500 bytes (``mmu.copy``, an Ethernet frame), in MB/s.
+- a checked bulk copy of 1,500 bytes (``mmu.copy``, an Ethernet frame), in MB/s,
+- a ``kmalloc(64)`` + ``kfree`` pair: the slab allocator walking its metadata in simulated memory
+  (reported, no target: it is the kernel's hot allocation path).
 
 Targets (foundation issue): checked store at most 20x the plain store; bulk copy at least 500 MB/s.
 Wall-clock timing is right here and only here: this measures the simulator, not the simulated
@@ -39,6 +41,7 @@ class Figures:
     load_ns: float
     plain_ns: float
     copy_mb_s: float
+    kmalloc_ns: float = 0.0
 
     @property
     def ratio(self) -> float:
@@ -72,6 +75,14 @@ def bulk_copy(mmu, number: int) -> float:
     return FRAME / seconds / 1e6
 
 
+def kmalloc_kfree(number: int) -> float:
+    """Seconds per ``kmalloc(64)`` + ``kfree`` pair on a fresh heap (best of many repeats)."""
+    from nookslab.kernel.heap import Heap
+    machine = Machine()
+    heap = Heap("bench", machine.mmu, machine.pages, machine.pages.new_owner("bench heap"))
+    return _best("kfree(kmalloc(64))", {"kmalloc": heap.kmalloc, "kfree": heap.kfree}, number)
+
+
 def _best(stmt: str, namespace: dict, number: int, repeat: int = 40) -> float:
     """Best time per statement over many short repeats.
 
@@ -87,7 +98,8 @@ def measure(number: int = 5_000) -> Figures:
     return Figures(store_ns=checked_store(mmu, number) * 1e9,
                    load_ns=checked_load(mmu, number) * 1e9,
                    plain_ns=plain_store(number) * 1e9,
-                   copy_mb_s=bulk_copy(mmu, max(number // 10, 1)))
+                   copy_mb_s=bulk_copy(mmu, max(number // 10, 1)),
+                   kmalloc_ns=kmalloc_kfree(max(number // 10, 1)) * 1e9)
 
 
 def table(f: Figures) -> str:
@@ -100,6 +112,7 @@ def table(f: Figures) -> str:
          f"target <= {STORE_TARGET:.0f}x: {ok(f.ratio <= STORE_TARGET)}"),
         (f"bulk copy {FRAME} B mmu.copy", f"{f.copy_mb_s:8.0f} MB/s",
          f"target >= {COPY_TARGET:.0f} MB/s: {ok(f.copy_mb_s >= COPY_TARGET)}"),
+        ("kmalloc(64) + kfree", f"{f.kmalloc_ns / 1000:8.2f} us", "slab walk in memory"),
     ]
     lines = [f"nookslab MMU benchmark (Python {sys.version.split()[0]})"]
     lines += [f"  {name:<28} {value:>14}  {note}".rstrip() for name, value, note in rows]

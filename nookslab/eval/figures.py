@@ -31,6 +31,8 @@ class FigureTable:
     paper_native: int
     paper_nooks: int
     paper_trials: int
+    #: trials left out (simulator errors and limits): "extension/mode" -> {outcome: n}
+    excluded: tuple[tuple[str, str, int], ...] = ()
 
     @classmethod
     def from_result(cls, result, outcome: str) -> "FigureTable":
@@ -41,8 +43,10 @@ class FigureTable:
             get = (lambda m: counts[(e, m)][outcome] if m in modes else None)
             rows.append(FigureRow(e, result.config["trials"], get("native"), get("nooks")))
         totals = paper.FIG6_TOTALS if outcome == "crash" else paper.FIG7_TOTALS
+        excluded = tuple((f"{e}/{m}", o, n) for (e, m), c in result.excluded().items()
+                         for o, n in c.items())
         return cls(outcome, tuple(rows), totals["native"], totals["nooks"],
-                   paper.TRIALS_PER_EXTENSION * len(paper.FAULT_EXTENSIONS))
+                   paper.TRIALS_PER_EXTENSION * len(paper.FAULT_EXTENSIONS), excluded)
 
     @property
     def title(self) -> str:
@@ -73,6 +77,9 @@ class FigureTable:
         out.append(f"  {'paper':<10}{self.paper_trials:>7}{self.paper_native:>8}"
                    f"{self.paper_nooks:>8}" + _rates(self.paper_native, self.paper_nooks,
                                                       self.paper_trials))
+        if self.excluded:
+            out.append("  note: not counted (the simulator's, not the extension's): "
+                       + ", ".join(f"{where} {n} {o}" for where, o, n in self.excluded))
         return out
 
     def __str__(self) -> str:
@@ -85,7 +92,9 @@ class FigureTable:
                          "reduction": self.reduction(self.total("native"), self.total("nooks"))},
                 "paper": {"trials": self.paper_trials, "native": self.paper_native,
                           "nooks": self.paper_nooks,
-                          "reduction": self.reduction(self.paper_native, self.paper_nooks)}}
+                          "reduction": self.reduction(self.paper_native, self.paper_nooks)},
+                "excluded": [{"where": w, "outcome": o, "trials": n}
+                             for w, o, n in self.excluded]}
 
     def _repr_html_(self) -> str:
         def cell(v):

@@ -64,11 +64,15 @@ def _with_rmmod(extension: str, mode: str, seed: int, faults: tuple[Fault, ...])
     outcome = result.outcome
     if kernel is not None and kernel.verdict is None and extension in kernel.modules:
         try:
-            kernel.unload(extension)
+            module = kernel.unload(extension)
         except Exception as exc:                     # noqa: BLE001 - reported, never raised
             outcome += f" (rmmod: {type(exc).__name__})"
-        if kernel.verdict is not None:
-            outcome = f"crash at rmmod ({kernel.verdict})"
+        else:
+            if kernel.verdict is not None:
+                outcome = f"crash at rmmod ({kernel.verdict})"
+            elif module.error and "killed by oops" in module.error:
+                # Linux 2.4: the oops killed rmmod; the system runs on
+                outcome = f"oops at rmmod ({module.error})"
     return result, kernel, outcome
 
 

@@ -69,6 +69,11 @@ def _figure(outcome: str, trials, seed, workers, json) -> int:
             print(f"  crashes by cause ({mode}): "
                   + (", ".join(f"{k} {v}" for k, v in causes.items()) or "none"))
     else:
+        for mode in modes:
+            causes = result.failure_causes(mode)
+            extra[f"failure_causes_{mode}"] = causes
+            print(f"  non-fatal failures by cause ({mode}): "
+                  + (", ".join(f"{k} {v}" for k, v in causes.items()) or "none"))
         for (e, m), c in result.recovery_counts().items():
             if m == "nooks":
                 print(f"  {e}: nooks detected {c['detected']}, recovered {c['recovered']}, "

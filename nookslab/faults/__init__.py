@@ -11,6 +11,7 @@ from .types import ALL_TYPES, FAULT_DOCS, FAULT_TYPES, Fault, faults_from_json, 
 __all__ = ["ALL_TYPES", "FAULT_DOCS", "FAULT_TYPES", "Fault", "faults_from_json", "faults_to_json"]
 
 from .campaign import Campaign, CampaignResult  # noqa: E402
-from .trial import OUTCOMES, TrialResult, run_trial  # noqa: E402
+from .trial import OUTCOMES, SIMULATOR_OUTCOMES, TrialResult, run_trial  # noqa: E402
 
-__all__ += ["Campaign", "CampaignResult", "OUTCOMES", "TrialResult", "run_trial"]
+__all__ += ["Campaign", "CampaignResult", "OUTCOMES", "SIMULATOR_OUTCOMES", "TrialResult",
+            "run_trial"]

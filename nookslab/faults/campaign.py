@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import choose, positive_int
-from .trial import OUTCOMES, TrialResult, check_extension, run_trial
+from .trial import (ALL_OUTCOMES, SIMULATOR_OUTCOMES, TrialResult, check_extension,
+                    run_trial)
 
 
 @dataclass(frozen=True)
@@ -244,8 +245,9 @@ class CampaignResult:
         self.trials = trials
 
     def counts(self) -> dict[tuple[str, str], dict[str, int]]:
-        """{(extension, mode): {"crash": n, "nonfatal": n, "none": n}}."""
-        out = {(e, m): dict.fromkeys(OUTCOMES, 0)
+        """{(extension, mode): {"crash": n, "nonfatal": n, "none": n, "simulator-error": n,
+        "simulator-limit": n}}; the last two never count in a figure."""
+        out = {(e, m): dict.fromkeys(ALL_OUTCOMES, 0)
                for e in self.config["extensions"] for m in self.config["modes"]}
         for t in self.trials:
             out[(t.extension, t.mode)][t.outcome] += 1
@@ -269,9 +271,21 @@ class CampaignResult:
                          if t.mode == mode and t.outcome == "crash")
         return dict(sorted(causes.items(), key=lambda kv: (-kv[1], kv[0])))
 
+    def failure_causes(self, mode: str = "native") -> dict[str, int]:
+        """The non-fatal failures of ``mode`` grouped by kind of cause, most common first."""
+        causes = Counter(failure_kind(t.cause or "") for t in self.trials
+                         if t.mode == mode and t.outcome == "nonfatal")
+        return dict(sorted(causes.items(), key=lambda kv: (-kv[1], kv[0])))
+
     def simulator_errors(self) -> list[TrialResult]:
         """Trials the simulator itself failed on (should be none)."""
         return [t for t in self.trials if t.error is not None]
+
+    def excluded(self) -> dict[tuple[str, str], dict[str, int]]:
+        """Per (extension, mode), the trials left out of figures 6 and 7 (simulator errors and
+        limits), only where there are any."""
+        return {key: {o: c[o] for o in SIMULATOR_OUTCOMES if c[o]}
+                for key, c in self.counts().items() if any(c[o] for o in SIMULATOR_OUTCOMES)}
 
     def figure6(self):
         """System crashes per extension, native beside Nooks, with the paper's totals."""
@@ -329,9 +343,9 @@ class CampaignResult:
                 + (f"; {secs} simulated s per trial" if secs else ""))
 
     def _repr_html_(self) -> str:
-        head = "".join(f"<th>{h}</th>" for h in ("extension", "mode", *OUTCOMES))
+        head = "".join(f"<th>{h}</th>" for h in ("extension", "mode", *ALL_OUTCOMES))
         rows = "".join(f"<tr><td>{html.escape(e)}</td><td>{m}</td>"
-                       + "".join(f"<td>{c[o]}</td>" for o in OUTCOMES) + "</tr>"
+                       + "".join(f"<td>{c[o]}</td>" for o in ALL_OUTCOMES) + "</tr>"
                        for (e, m), c in self.counts().items())
         return (f"<table class='nookslab-campaign'><caption style='text-align:left'>"
                 f"{html.escape(self.title)}</caption><tr>{head}</tr>{rows}</table>")
@@ -345,13 +359,34 @@ def crash_kind(cause: str) -> str:
     """A short class for a crash cause (what the residual-crash breakdown groups by)."""
     if cause.startswith("hang"):
         if "livelock" in cause:
-            return "livelock (no end to device events)"
+            return "livelock (interrupt storm)"
         off = "interrupts off" in cause
         if "deadlock" in cause:      # a lock that can never be released: the paper's residue
             return "deadlock with interrupts off" if off else "deadlock"
         return "hang with interrupts off" if off else "hang"
     if "killing interrupt handler" in cause:
         return "oops in interrupt context"
+    if "recursive fault" in cause:
+        return "allocator broken (recursive fault in do_exit)"
+    if "kill the idle task" in cause:
+        return "oops outside any process"
+    if "out of memory" in cause:
+        return "out of memory"
     if "kernel BUG" in cause:
         return "kernel integrity check (BUG)"
     return "panic (other)"
+
+
+def failure_kind(cause: str) -> str:
+    """A short class for a non-fatal failure's cause (what figure 7's breakdown groups by)."""
+    if "killed by oops: kernel BUG" in cause:
+        return "process killed by a failed BUG() check"
+    if "killed by oops" in cause:
+        return "process killed by an oops"
+    if "task hung" in cause:
+        return "process hung"
+    if "is not running" in cause or "insmod" in cause:
+        return "extension did not load"
+    if cause.startswith("unusable afterwards"):
+        return "unusable afterwards"
+    return "workload saw wrong results or errors"

@@ -48,6 +48,7 @@ def arm(fault: Fault, kernel, module) -> None:
         return fn
 
     if fault.type == "HEAP":
+        allocation_log(module)                   # from load on: init's blocks count too
         delay = kernel.clock.cycles(fault.count * 1e-6)
         kernel.clock.schedule(delay, lambda: _heap_flip(fault, kernel, module, hit),
                               label=f"fault {fault.type}")
@@ -149,30 +150,82 @@ def make_hook(fault: Fault, hit, ns: dict, kernel_function):
     return hook
 
 
+#: The driver's own allocation routines whose blocks HEAP faults may hit (argument index of the
+#: size), and the routines that give them back (argument index of the address). The net_device
+#: alloc_etherdev makes is the kernel's structure, and skbs are the network stack's: neither is
+#: a target, so the candidates are the same in every configuration.
+ALLOCATION_CALLS = {"kmalloc": 0, "pci_alloc_consistent": 1}
+RELEASE_CALLS = {"kfree": 0, "pci_free_consistent": 2}
+_LOG = "__nookslab_allocations__"
+
+
+def allocation_log(module) -> list[list]:
+    """The driver's live allocations, ``[address, size, routine]`` in the order it made them.
+
+    Recorded by hooking the allocation routines bound in the driver's namespace (as the paper's
+    injector hooked the allocator), so the list is what the driver itself asked for: the same
+    blocks, in the same order, natively (kernel heap) and under Nooks (its domain's heap).
+    """
+    ns = module.namespace
+    log = ns.get(_LOG)
+    if log is not None:
+        return log
+    log = []
+    ns[_LOG] = log
+    for name, index in ALLOCATION_CALLS.items():
+        if callable(ns.get(name)):
+            ns[name] = _recording_alloc(ns[name], name, index, log)
+    for name, index in RELEASE_CALLS.items():
+        if callable(ns.get(name)):
+            ns[name] = _recording_free(ns[name], index, log)
+    return log
+
+
+def _recording_alloc(fn, name: str, index: int, log: list):
+    def alloc(*args, **kwargs):
+        addr = fn(*args, **kwargs)
+        size = args[index] if index < len(args) else None
+        if type(addr) is int and addr and type(size) is int and size > 0:
+            log.append([addr & 0xFFFFFFFF, size, name])
+        return addr
+    alloc.__name__ = name
+    return alloc
+
+
+def _recording_free(fn, index: int, log: list):
+    def release(*args, **kwargs):
+        if index < len(args) and type(args[index]) is int:
+            addr = args[index] & 0xFFFFFFFF
+            for i, entry in enumerate(log):
+                if entry[0] == addr:
+                    del log[i]
+                    break
+        return fn(*args, **kwargs)
+    release.__name__ = getattr(fn, "__name__", "free")
+    return release
+
+
 def _heap_flip(fault: Fault, kernel, module, hit) -> None:
     """Flip one bit at a random 16-byte-aligned offset of one of the driver's live blocks."""
     if kernel.verdict is not None:
         return
-    blocks = writable_blocks(kernel, module)
+    blocks = allocation_log(module)
     if not blocks:
-        kernel.events.add("fault", module.name, f"{fault}: no writable block to corrupt")
+        kernel.events.add("fault", module.name, f"{fault}: no allocation of the driver to corrupt")
         return
     rng = np.random.default_rng(fault.where)
-    addr, size = blocks[int(rng.integers(len(blocks)))]
-    offset = int(rng.integers(size)) & ~15
-    byte = addr + min(offset + fault.bit // 8, size - 1)
-    kernel.machine.memory.data[byte] ^= 1 << (fault.bit % 8)
-    hit(f" (flipped bit {fault.bit % 8} of byte {byte:#010x})")
+    index = int(rng.integers(len(blocks)))
+    addr, size, routine = blocks[index]
+    offset = min((int(rng.integers(size)) & ~15) + fault.bit // 8, size - 1)
+    byte = addr + offset
+    memory = kernel.machine.memory
+    if byte < memory.size:
+        memory.data[byte] ^= 1 << (fault.bit % 8)
+    hit(f" (bit {fault.bit % 8} of byte {offset:#x} of allocation {index + 1} of {len(blocks)}: "
+        f"{routine} {size} bytes; at {byte:#010x})")
 
 
 def writable_blocks(kernel, module) -> list[tuple[int, int]]:
-    """The driver's writable memory: its kmalloc blocks and DMA buffers, (address, size) sorted."""
-    blocks = [(a, s) for a, s in kernel.heap.leaks(module.name)]
-    heap = getattr(module.domain, "heap", None)
-    if heap is not None and heap is not kernel.heap:
-        blocks += [(a, s) for a, (s, _) in heap.live.items()]
-    pci = kernel.subsystems.get("pci")
-    if pci is not None:
-        blocks += [(a, pages * 4096) for a, (pages, owner, _) in pci.dma.items()
-                   if owner == module.name]
-    return sorted(set(blocks))
+    """The driver's own live allocations (kmalloc blocks and DMA buffers), (address, size) in
+    the order it made them: what a HEAP fault may hit."""
+    return [(a, s) for a, s, _ in allocation_log(module)]

@@ -62,8 +62,8 @@ def tell(extension: str, faults: tuple[Fault, ...], mode: str, seed: int, out=No
             print(f"      before: {before}", file=out)
             print(f"      after:  {after}", file=out)
         else:
-            print(f"    lands {fault.count} us after load, in one of the driver's live blocks",
-                  file=out)
+            print(f"    lands {fault.count} us after load, in one of the driver's own live "
+                  "allocations", file=out)
     result, kernel = execute(extension, mode, seed, tuple(faults))
     print(f"\nWorkload {result.workload or '?'}:", file=out)
     if kernel is not None:
@@ -88,6 +88,11 @@ def tell(extension: str, faults: tuple[Fault, ...], mode: str, seed: int, out=No
         resumed = result.followup_failure is None
         print(f"  workload afterwards: {'works' if resumed else 'fails: ' + str(result.followup_failure)}",
               file=out)
+    if result.sweep:
+        print(f"  integrity sweep (a diagnostic, not the verdict): {len(result.sweep)} "
+              f"problem(s) no kernel code had met yet", file=out)
+        for line in result.sweep[:3]:
+            print(f"    {line}", file=out)
     if result.error:
         print(f"  (simulator error: {result.error})", file=out)
     return 0

@@ -1,8 +1,11 @@
 """Oops, panic and the kernel's verdicts (Linux 2.4 semantics, SOSP'03 section 5.2).
 
-An exception in interrupt context, a failed kernel integrity check, or a hang ends the simulated
-system with a :class:`Verdict`; an exception in process context kills only the calling process.
-These unwind Python's stack as ``BaseException`` subclasses so no driver code can swallow them.
+An exception in interrupt context, a fault while ``do_exit`` cleans up after an oops (the kernel's
+own allocator broken), or a hang ends the simulated system with a :class:`Verdict`; any exception
+in process context, a failed ``BUG()`` check (:class:`KernelBug`) included, kills only the
+calling process (:class:`ProcessKilled`), as ``die()`` does. The kernel decides these in
+``Kernel.oops``. They unwind Python's stack as ``BaseException`` subclasses so no driver code can
+swallow them.
 """
 from __future__ import annotations
 
@@ -25,7 +28,8 @@ class Verdict:
 
 
 class KernelBug(Exception):
-    """A kernel integrity check failed (BUG(): poisoned heap, bad magic, corrupted list)."""
+    """A kernel integrity check failed (BUG(): poisoned heap, bad magic, corrupted list): an
+    oops like any other, with the oops rules."""
 
 
 class KernelPanic(BaseException):

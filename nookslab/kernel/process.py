@@ -11,8 +11,15 @@ from dataclasses import dataclass, field
 
 from ..machine.memory import PAGE_SIZE
 from .panic import KernelPanic, ProcessKilled
+from .structs import Layout
 
 USER_PAGES = 64            # 256 KiB of user buffer per process
+MM_MAGIC = 0x6D6D5F73      # "mm_s"
+
+#: The process's ``struct mm_struct`` (the fields we keep), on the kernel heap: fork allocates
+#: it and ``do_exit`` frees it, so both walk the slab allocator (Linux 2.4's ``mm_cachep``).
+MM_STRUCT = Layout("mm_struct", [("start_data", "ptr"), ("total_vm", "u32"),
+                                 ("mm_users", "u32"), ("magic", "u32")])
 
 
 @dataclass
@@ -22,6 +29,7 @@ class Process:
     ubuf: int                       # start of the user buffer
     usize: int
     killed: str | None = None       # the oops that killed it, if any
+    mm: int = 0                     # its mm_struct on the kernel heap (0 once freed)
     files: dict = field(default_factory=dict)
     exited: bool = False            # do_exit ran: its pages and files are gone
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kernel.heap import HEADER, MAX_KMALLOC, RED, Heap
+from ..kernel.heap import MAX_KMALLOC, Heap
 from ..machine.memory import ADDRESS_MASK, ADDRESS_PAGES, PAGE_SHIFT, PAGE_SIZE, OutOfMemory
 from ..machine.mmu import PRESENT, WRITE, PageTable
 from .tracker import ObjectTracker
@@ -55,6 +55,7 @@ class ProtectionDomain:
         self.grants: dict[int, int] = {}          # page -> grant count (page tracker)
         self.heap = Heap(f"domain {name}", k.mmu, self.pages, self.owner,
                          on_new_pages=self._heap_pages)
+        k.heaps.append(self.heap)                 # the integrity sweep reads it too
         self.stacks: list[int] = []
         for _ in range(STACKS):
             self._new_stack()
@@ -165,12 +166,10 @@ class ProtectionDomain:
         """``kfree`` into the domain heap; a freed large block is write-protected until reused
         (how Nooks caught the 3c90x driver writing a buffer it had freed, SOSP'03 section 5)."""
         ptr &= 0xFFFFFFFF
-        large = ptr and self.heap.class_of.get(ptr) == 0 and self.heap.owns(ptr)
-        size = self.heap.ksize(ptr)
+        large = self.heap.large_block(ptr) if ptr else None
         self.heap.kfree(ptr)
-        if large:
-            base = ptr - HEADER - RED
-            npages = (size + HEADER + 2 * RED + PAGE_SIZE - 1) >> PAGE_SHIFT
+        if large is not None:
+            base, npages = large
             self.revoke(base, npages * PAGE_SIZE)
 
     def owns_heap(self, addr: int, length: int) -> bool:
@@ -187,6 +186,8 @@ class ProtectionDomain:
         if self.destroyed:
             return
         self.heap.release_pages()
+        if self.heap in self.kernel.heaps:
+            self.kernel.heaps.remove(self.heap)
         for base in self.stacks:
             self.pages.free(base, STACK_PAGES)
         self.stacks.clear()

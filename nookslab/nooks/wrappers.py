@@ -20,6 +20,7 @@ from functools import partial
 from ..kernel import errno
 from ..kernel.panic import KernelBug, KernelPanic, ProcessKilled
 from ..machine.cpu import Watchdog
+from ..machine.mmu import CpuFault
 from .interfaces import (BUFFER_FIELDS, DEFERRABLE, IN_DOMAIN, LIVES_ACROSS_CALLS, LOCAL,
                          MEMORY, PREALLOCATED)
 from .tracker import TrackedObject
@@ -215,10 +216,10 @@ class WrapperFactory:
         if obj.copy and not domain.destroyed and domain.heap.owns(obj.copy):
             try:
                 domain.heap.kfree(obj.copy)
-            except KernelBug:
+            except (KernelBug, CpuFault):
                 # The extension trampled its own heap: that is its business (the domain's
                 # heap goes away whole at recovery), never the kernel's.
-                domain.heap.live.pop(obj.copy, None)
+                pass
         lent = obj.args.pop("_buffer", None)
         if lent is not None and not domain.destroyed:
             domain.page_revoke(*lent)
@@ -409,7 +410,7 @@ class WrapperFactory:
                 return manager.recovery.check_failed(domain, str(failure), error)
             except _PASS:
                 raise
-            except KernelBug as exc:
+            except (KernelBug, CpuFault) as exc:
                 if local:                  # the domain's own heap is corrupt: its failure
                     raise DomainFault("fault", str(exc)) from None
                 raise KernelFault(exc) from None

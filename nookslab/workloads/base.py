@@ -74,6 +74,9 @@ class WorkloadResult:
     xpc_rate: float
     cpu_util: float
     unit: str = "bytes/s"
+    #: what the kernel's integrity sweep found after the run (every heap, domains' included):
+    #: a diagnostic beside ``ok``/``failure``, never part of the verdict
+    sweep: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -87,6 +90,9 @@ class WorkloadResult:
         if self.latency is not None:
             parts.append(f"  latency {self.latency * 1e6:,.1f} us")
         parts.append(f"  XPCs {self.xpcs} ({self.xpc_rate:,.0f}/s), CPU {self.cpu_util:.1%}")
+        if self.sweep:
+            parts.append(f"  integrity sweep (diagnostic): {len(self.sweep)} problem(s), first: "
+                         f"{self.sweep[0]}")
         return "\n".join(parts)
 
     def _repr_html_(self) -> str:
@@ -162,7 +168,9 @@ def _run(kernel, spec: WorkloadSpec, seconds: float, params: dict) -> WorkloadRe
     duration = clock.cycles(seconds)
     if kernel.verdict is not None:
         failure = f"system is down ({kernel.verdict})"
-    elif not module.ok and kernel.isolation is None:
+    elif not module.ok:
+        # the same rule in every configuration: a module whose init failed (and that no
+        # recovery brought back) is not running, natively or under Nooks
         failure = f"{extension} is not running ({module.error})"
     else:
         proc = None
@@ -172,7 +180,7 @@ def _run(kernel, spec: WorkloadSpec, seconds: float, params: dict) -> WorkloadRe
         except WorkloadFailed as exc:
             failure = str(exc)
         except ProcessKilled as exc:
-            failure = f"{name} {exc.reason}"
+            failure = exc.reason if exc.reason.startswith("fork of ") else f"{name} {exc.reason}"
         except KernelPanic as exc:
             failure = f"system {exc.verdict}"
         finally:
@@ -180,10 +188,7 @@ def _run(kernel, spec: WorkloadSpec, seconds: float, params: dict) -> WorkloadRe
                 kernel.exit_process(proc)       # its pages and files, whatever happened
             if kernel.verdict is not None and failure is None:
                 failure = f"system {kernel.verdict}"     # died closing the program's files
-        if failure is None:
-            kernel.check_integrity()
-            if kernel.verdict is not None:
-                failure = f"system {kernel.verdict}"
+    sweep = tuple(kernel.check_integrity())
     elapsed = max(clock.now - start, 1)
     busy = clock.busy - busy0
     xpcs = (kernel.isolation.xpc_count if kernel.isolation is not None else 0) - xpc0
@@ -203,4 +208,4 @@ def _run(kernel, spec: WorkloadSpec, seconds: float, params: dict) -> WorkloadRe
         workload=name, extension=extension, mode=kernel.mode, seed=int(kernel.seed),
         ok=failure is None, failure=failure, seconds=secs, operations=measurement.operations,
         nbytes=measurement.nbytes, throughput=throughput, latency=latency, xpcs=xpcs,
-        xpc_rate=xpcs / secs, cpu_util=min(1.0, busy / elapsed), unit=spec.unit)
+        xpc_rate=xpcs / secs, cpu_util=min(1.0, busy / elapsed), unit=spec.unit, sweep=sweep)

@@ -5,7 +5,7 @@ import pytest
 
 import nookslab
 import nookslab.system
-from nookslab.faults import Fault, TrialResult, run_trial
+from nookslab.faults import Campaign, Fault, TrialResult, run_trial
 from nookslab.faults.trial import OUTCOMES, execute, trial_faults
 
 
@@ -77,6 +77,32 @@ def test_a_simulator_error_is_recorded_not_raised(monkeypatch):
     monkeypatch.setattr(system, "boot", broken)
     result, _ = execute("null", "native", 1, ())
     assert result.error == "RuntimeError: boom" and result.cause.startswith("simulator error")
+    assert result.outcome == "simulator-error" and not result.counts
+
+
+NATIVE = ("native",)
+
+
+def test_a_simulator_error_has_its_own_bucket_and_never_reaches_a_figure(monkeypatch):
+    from nookslab.faults import trial as trial_mod
+    real = trial_mod.execute
+
+    def flaky(extension, mode, seed, faults, seconds=None, index=-1, setup=None):
+        if index == 1:
+            def boom(kernel):
+                raise RuntimeError("boom")
+            setup = boom
+        return real(extension, mode, seed, faults, seconds, index, setup)
+    monkeypatch.setattr(trial_mod, "execute", flaky)
+    result = Campaign(["null"], trials=3, seed=7, modes=NATIVE).run(progress=False)
+    counts = result.counts()[("null", "native")]
+    assert counts["simulator-error"] == 1 and counts["simulator-limit"] == 0
+    assert counts["crash"] + counts["nonfatal"] + counts["none"] == 2
+    fig7 = result.figure7()
+    assert fig7.total("native") == counts["nonfatal"]
+    assert "null/native 1 simulator-error" in str(fig7)
+    assert fig7.to_dict()["excluded"] == [{"where": "null/native", "outcome": "simulator-error",
+                                          "trials": 1}]
 
 
 def test_results_are_plain_data():

@@ -8,7 +8,7 @@ import pytest
 import nookslab
 from nookslab.drivers import REGISTRY
 from nookslab.faults import FAULT_TYPES, Fault, faults_from_json, faults_to_json
-from nookslab.faults.hooks import flip, make_hook, writable_blocks
+from nookslab.faults.hooks import allocation_log, flip, make_hook, writable_blocks
 from nookslab.faults.injector import generate, sites, sites_of_source
 from nookslab.faults.trial import injectable_extensions
 from nookslab.faults.types import STALE_WORDS
@@ -282,3 +282,29 @@ def test_a_fault_is_built_at_a_named_site_with_its_parameters_by_name():
     fault = Fault.at("INTERFACE", site, count=site.count, where=1)
     assert (fault.type, fault.function, fault.line, fault.node, fault.count, fault.where) == \
         ("INTERFACE", "e1000_xmit_frame", site.line, site.node, site.count, 1)
+
+
+@pytest.mark.parametrize("extension,workload", [("null", None), ("e1000", "ping"),
+                                                ("sb", "play-mp3")])
+def test_heap_faults_draw_from_the_drivers_own_allocations_the_same_natively_and_under_nooks(
+        extension, workload):
+    # the candidates are what the driver's kmalloc/pci_alloc_consistent calls returned, in
+    # order: never Nooks' tracker copies or the kernel's own structures
+    faults = [Fault("HEAP", bit=b, count=4000 + 50 * i, where=w)
+              for i, (b, w) in enumerate([(9, 12345), (30, 777), (3, 2024)])]
+    seen = {}
+    for mode in ("native", "nooks"):
+        k = nookslab.boot(mode=mode, seed=2)
+        module = k.load(extension, faults=faults)
+        if workload:
+            k.run(workload, seconds=0.006)
+        else:
+            k.idle(0.006)
+        candidates = [(size, routine) for _, size, routine in allocation_log(module)]
+        hits = [e.detail.split("; at ")[0] for e in k.events
+                if e.kind == "fault" and e.detail.startswith("HEAP")]
+        seen[mode] = (candidates, hits)
+    assert seen["native"] == seen["nooks"]
+    candidates, hits = seen["native"]
+    assert candidates and all(r in ("kmalloc", "pci_alloc_consistent") for _, r in candidates)
+    assert len(hits) == 3 and all(" of allocation " in h for h in hits)

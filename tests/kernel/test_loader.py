@@ -22,7 +22,7 @@ def test_a_driver_is_linked_against_the_running_kernels_functions(bell):
     assert ns["jiffies"] == bell.symbols.functions["jiffies"]
     assert ns["st32"] == bell.mmu.st32
     assert ns[STEP_NAME] == bell.cpu.step
-    assert module.imports[:3] == ("del_timer", "free_irq", "iounmap")
+    assert module.imports[:3] == ("del_timer", "disable_irq", "down")
     assert module.generation == 1 and module.state == "live"
 
 

@@ -51,8 +51,9 @@ def test_an_exiting_process_closes_the_files_it_left_open():
     cd = k.subsystems["chrdev"]
     objects = len(k.heap.live)
     proc = k.spawn("forgetful")
+    assert len(k.heap.live) == objects + 1                       # its mm_struct
     fd = k.syscall(proc, cd.sys_open, "/dev/null0")
-    assert fd >= 0 and len(k.heap.live) == objects + 1          # its struct file
+    assert fd >= 0 and len(k.heap.live) == objects + 2          # and its struct file
     k.exit_process(proc)
     assert len(k.heap.live) == objects                           # closed and freed
     assert proc.files == {} and not proc.alive and proc not in k.processes

@@ -64,8 +64,9 @@ def test_freeing_a_pending_timer_corrupts_the_list_and_panics(bell):
 def test_the_integrity_sweep_walks_the_timer_list(bell):
     k = bell
     call(k, "corrupt_timer", TIMER_LIST.magic, 0x1234, 50)
-    k.check_integrity()
-    assert k.verdict.kind == "panic" and "bad magic" in k.verdict.cause
+    found = k.check_integrity()
+    assert any(line.startswith("timer: timer_list at") and "bad magic" in line for line in found)
+    assert k.verdict is None, "a diagnostic: the timer interrupt has not walked into it yet"
 
 
 def test_the_timer_list_head_lives_in_simulated_memory():

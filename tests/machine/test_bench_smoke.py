@@ -29,6 +29,7 @@ def test_the_benchmark_stores_loads_and_copies_what_it_claims(bench):
     assert mmu.read(bench.DST, bench.FRAME) == mmu.read(bench.SRC, bench.FRAME)
     assert mmu.read(bench.SRC, 3) == b"\x00\x01\x02"
     assert mmu.page_table is mmu.kernel_pt and mmu.page_table.writable(bench.FIELD)
+    assert bench.kmalloc_kfree(1) > 0
 
 
 def test_the_benchmark_prints_its_table_with_targets(bench):
@@ -37,5 +38,5 @@ def test_the_benchmark_prints_its_table_with_targets(bench):
     assert figures.ratio == figures.store_ns / figures.plain_ns
     for row in ("checked store mmu.st32", "checked load mmu.ld32", "plain attribute store",
                 "ratio checked / plain", "bulk copy 1500 B mmu.copy", "target <= 20x",
-                "target >= 500 MB/s"):
+                "target >= 500 MB/s", "kmalloc(64) + kfree"):
         assert row in text

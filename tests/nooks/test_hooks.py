@@ -37,8 +37,10 @@ def test_a_page_table_with_kernel_pages_writable_misses_a_wild_store():
     bad = wild_store(NooksHooks(page_table=lambda f: f))
     native = wild_store(mode="native")
     assert (good.outcome, good.detected, good.recovered, good.activated) == ("none", True, True, 1)
-    assert (bad.outcome, bad.detected, bad.activated) == ("crash", False, 1)
-    assert native.outcome == "crash" and "red zone before" in native.cause
+    # natively the store tramples the red zone before the kernel's struct file; kfree finds
+    # it when the file is closed: a failed BUG() check, which kills the process (Linux 2.4)
+    assert (bad.outcome, bad.detected, bad.activated) == ("nonfatal", False, 1)
+    assert native.outcome == "nonfatal" and "kernel BUG: kernel: red zone before" in native.cause
     assert bad.cause == native.cause                  # no isolation: exactly what native Linux does
     # the store goes through the MMU only: a write check that allows everything still catches it
     assert wild_store(NooksHooks(write_check=lambda w, a, n: True)).outcome == "none"
@@ -52,14 +54,15 @@ def test_a_page_table_of_the_wrong_shape_is_refused():
 def test_a_write_check_that_allows_everything_lets_a_bad_copy_through():
     # an explicit copy_from_user into a kernel object (exercises.BAD_COPY), not a seed's fault
     allowed = bad_copy(NooksHooks(write_check=lambda w, a, n: True))
-    assert (allowed.outcome, allowed.detected, allowed.activated) == ("crash", False, 1)
-    # the kernel's heap finds the trampled struct file (freed when the writer exits)
-    assert "kernel BUG" in allowed.cause and "overwritten" in allowed.cause
+    assert (allowed.outcome, allowed.detected, allowed.activated) == ("nonfatal", False, 1)
+    assert "expected crc32" in allowed.cause          # the user's bytes went to the kernel
+    assert allowed.cause == bad_copy(mode="native").cause
     caught = bad_copy()
     assert (caught.outcome, caught.detected, caught.recovered) == ("none", True, True)
     # the kernel does the copy, so the page table cannot stop it: only the wrappers' checks
     assert bad_copy(NooksHooks(page_table=lambda f: f)).outcome == "none"
-    assert bad_copy(NooksHooks(buffer_check=lambda spec: (lambda a, d: None))).outcome == "crash"
+    assert bad_copy(NooksHooks(buffer_check=lambda spec: (lambda a, d: None))).outcome == \
+        "nonfatal"
 
 
 def test_batching_decides_how_many_deferred_crossings_run():

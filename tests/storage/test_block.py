@@ -88,12 +88,13 @@ def test_brelse_of_a_wild_pointer_kills_the_calling_process(k):
     assert k.verdict is None
 
 
-def test_a_trampled_buffer_head_fails_the_integrity_sweep(k):
+def test_a_trampled_buffer_head_shows_in_the_integrity_sweep(k):
     b = k.subsystems["block"]
     bh = in_process(k, b.bread, HDA, 9, 512)
     k.mmu.st32(bh + BUFFER_HEAD.b_blocknr, 77)
-    k.check_integrity()
-    assert k.verdict is not None and "corrupted" in k.verdict.cause
+    found = k.check_integrity()
+    assert any("corrupted" in line for line in found), found
+    assert k.verdict is None, "the sweep is a diagnostic: no kernel code met the corruption yet"
 
 
 def test_only_512_byte_blocks_are_served(k):

@@ -5,15 +5,15 @@ interrupt handler and a timer; cleanup returns everything), plus entry points th
 classic driver bug, called by the tests through ``kernel.syscall`` (process context) or armed to
 run in the interrupt handler / timer function (interrupt context).
 """
-from nookslab.kernel.api import (del_timer, free_irq, iounmap, ioremap, jiffies, kfree, kmalloc,
-                                 ld32, local_irq_disable, memset, mod_timer, pci_enable_device,
-                                 pci_find_device, readl, request_irq, setup_timer, spin_lock,
-                                 spin_lock_init, spin_lock_irqsave, spin_unlock_irqrestore, st8,
-                                 st32, writel)
+from nookslab.kernel.api import (del_timer, disable_irq, down, enable_irq, free_irq, iounmap,
+                                 ioremap, jiffies, kfree, kmalloc, ld32, local_irq_disable, memset,
+                                 mod_timer, pci_enable_device, pci_find_device, readl, request_irq,
+                                 sema_init, setup_timer, spin_lock, spin_lock_init,
+                                 spin_lock_irqsave, spin_unlock_irqrestore, st8, st32, up, writel)
 from nookslab.kernel.errno import ENODEV, ENOMEM
 from nookslab.kernel.pci import PCI_DEV
 from nookslab.kernel.structs import Layout
-from nookslab.kernel.sync import SPINLOCK
+from nookslab.kernel.sync import SEMAPHORE, SPINLOCK
 from nookslab.kernel.timer import TIMER_LIST
 from tests.kernel.baddrivers.belldev import BELL_DEVICE, BELL_VENDOR, REG_RING, REG_STATUS
 
@@ -27,7 +27,7 @@ ACT_DEADLOCK = 4       # wait, holding the lock with interrupts off, for an inte
 BELL_PRIV = Layout("bell_priv", [
     ("pdev", "ptr"), ("regs", "ptr"), ("irq", "u32"), ("lock", SPINLOCK.size),
     ("timer", TIMER_LIST.size), ("action", "u32"), ("irqs", "u32"), ("timer_jiffy", "u32"),
-    ("timer_runs", "u32"), ("zero", "u32"),
+    ("timer_runs", "u32"), ("zero", "u32"), ("sem", SEMAPHORE.size),
 ])
 
 priv = 0
@@ -130,6 +130,34 @@ def lock_and_crash():
     spin_unlock_irqrestore(p + BELL_PRIV.lock, flags)
 
 
+def down_and_bug():
+    """Take the private semaphore, then fail a BUG() check (kfree of a bad pointer): the oops
+    kills the caller before its up()."""
+    p = priv
+    down(p + BELL_PRIV.sem)
+    kfree(p + 4)
+    up(p + BELL_PRIV.sem)
+    return 0
+
+
+def down_up():
+    """Take and release the private semaphore (a short critical section)."""
+    p = priv
+    down(p + BELL_PRIV.sem)
+    up(p + BELL_PRIV.sem)
+    return 1
+
+
+def mask_and_bug():
+    """Mask the bell's line, then fail a BUG() check before unmasking it."""
+    p = priv
+    irq = ld32(p + BELL_PRIV.irq)
+    disable_irq(irq)
+    kfree(p + 4)
+    enable_irq(irq)
+    return 0
+
+
 def overrun(size):
     """kmalloc ``size`` bytes and write one byte past the end; return the pointer (kept live)."""
     b = kmalloc(size, 0)
@@ -222,6 +250,7 @@ def init_module():
         kfree(p)
         return err
     setup_timer(p + BELL_PRIV.timer, bell_timer, p)
+    sema_init(p + BELL_PRIV.sem, 1)
     priv = p
     return 0
 
