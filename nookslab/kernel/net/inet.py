@@ -19,7 +19,7 @@ from ...machine.devices.wire import (ETH_HLEN, ETH_P_IP, ICMP_ECHO, ICMP_ECHOREP
                                      payload_checksum, tcp_header)
 from .netdevice import NET_DEVICE
 from .skbuff import SK_BUFF
-from .tcp import CLOSED, ESTABLISHED, TcpConnection
+from ...machine.devices.peer_tcp import CLOSED, ESTABLISHED, TcpConnection
 
 SOCK_STREAM, SOCK_RAW = 1, 3
 HEADROOM = 64

@@ -27,7 +27,7 @@ from ..panic import KernelPanic, ProcessKilled
 from ..structs import Layout
 from ..symbols import Arg, buf, callback, export, obj, scalar
 from .inet import SOCK_STREAM, Socket
-from .tcp import CLOSED
+from ...machine.devices.peer_tcp import CLOSED
 
 #: ``struct socket`` as kernel extensions see it: read-only for them.
 SOCKET = Layout("socket", [("state", "u32"), ("type", "u32"), ("lport", "u32"),

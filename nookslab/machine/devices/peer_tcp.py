@@ -1,4 +1,8 @@
-"""TCP-lite: the connection state machine that both our kernel and the peer host run.
+"""The peer host's own TCP-lite: the connection state machine of the machine at the far end.
+
+The peer is another computer, outside our simulated machine, so its TCP keeps its state in Python
+objects (our kernel's TCP keeps its control blocks and queues in simulated memory:
+:mod:`nookslab.kernel.net.tcp`). Both speak the same protocol on the wire.
 
 Enough of TCP for ping's neighbours, bulk streams and HTTP request/response: a three-way
 handshake, sequence numbers and cumulative ACKs, a receive window advertised from free buffer
@@ -7,14 +11,14 @@ rule), go-back-N retransmission on a timeout or three duplicate ACKs, FIN close 
 No congestion control: the sender is limited by the receiver's window only (a LAN).
 
 The state machine knows nothing of packets or memory: its owner supplies an ``io`` object that
-emits segments (the kernel builds an ``sk_buff``; the peer builds a frame), schedules timers on the
+emits segments (the peer builds a frame), schedules timers on the
 simulated clock and hears events (``"connected"``, ``"data"``, ``"acked"``, ``"eof"``,
 ``"closed"``, ``"reset"``, ``"timeout"``). Sequence numbers are kept unwrapped (Python ints) and
 wrapped to 32 bits only on the wire.
 """
 from __future__ import annotations
 
-from ...machine.devices.wire import TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN
+from .wire import TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN
 
 MSS = 1460
 SYN_SENT, SYN_RCVD, ESTABLISHED = "SYN_SENT", "SYN_RCVD", "ESTABLISHED"
