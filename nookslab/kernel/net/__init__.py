@@ -10,6 +10,7 @@ from __future__ import annotations
 from .. import errno
 from ..structs import Layout
 from ..symbols import export, scalar
+from .dev import DevQueueFunctions
 from .inet import SOCK_RAW, SOCK_STREAM, InetFunctions, Socket
 from .mii import MiiFunctions
 from .netdevice import NET_DEVICE, NET_DEVICE_STATS, NetDeviceFunctions, NetDeviceOps
@@ -24,13 +25,15 @@ __all__ = ["BUFFER_INFO", "NET_DEVICE", "NET_DEVICE_STATS", "NetDeviceOps", "Net
            "SK_BUFF", "SOCK_RAW", "SOCK_STREAM", "Socket", "install_net"]
 
 
-class NetSubsystem(SkbFunctions, NetDeviceFunctions, InetFunctions, MiiFunctions):
+class NetSubsystem(SkbFunctions, NetDeviceFunctions, DevQueueFunctions, InetFunctions,
+                   MiiFunctions):
     """``net/core`` + ``net/ipv4`` of our kernel."""
 
     def __init__(self, kernel):
         self.k = kernel
         self._skb_init(kernel)
         self._dev_init(kernel)
+        self._devq_init(kernel)
         self._inet_init(kernel)
 
     @export(scalar("info"), scalar("count"), returns=scalar("freed"))

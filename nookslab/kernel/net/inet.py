@@ -17,9 +17,21 @@ from ...machine.devices.wire import (ETH_HLEN, ETH_P_IP, ICMP_ECHO, ICMP_ECHOREP
                                      IPPROTO_ICMP, IPPROTO_TCP, TCP_HLEN, TCP_SYN, eth_header,
                                      icmp_message, ip_header, parse_icmp, parse_ip, parse_tcp,
                                      payload_checksum, tcp_header)
-from .netdevice import NET_DEVICE
+from ..structs import Layout
+from .netdevice import IFF_UP, NET_DEVICE, NET_STATICS
 from .skbuff import SK_BUFF
 from ...machine.devices.peer_tcp import CLOSED, ESTABLISHED, TcpConnection
+
+#: ``struct in_device`` and ``struct in_ifaddr`` (linux/inetdevice.h): a device's IPv4
+#: configuration, reached from ``dev->ip_ptr``; routing reads the address and mask from here.
+IN_DEVICE = Layout("in_device", [("dev", "ptr"), ("refcnt", "u32"), ("ifa_list", "ptr")])
+IN_IFADDR = Layout("in_ifaddr", [("ifa_next", "ptr"), ("ifa_dev", "ptr"), ("ifa_local", "u32"),
+                                 ("ifa_mask", "u32")])
+NETMASK_24 = 0xFFFFFF00      # our networks are 10.0.N.0/24, one per card
+_IP_PTR, _IFA_LIST, _IFA_NEXT, _IFA_LOCAL, _IFA_MASK = (
+    NET_DEVICE.ip_ptr, IN_DEVICE.ifa_list, IN_IFADDR.ifa_next, IN_IFADDR.ifa_local,
+    IN_IFADDR.ifa_mask)
+_DEV_NEXT, _DEV_FLAGS = NET_DEVICE.next, NET_DEVICE.flags
 
 SOCK_STREAM, SOCK_RAW = 1, 3
 HEADROOM = 64
@@ -94,27 +106,81 @@ class InetFunctions:
         nd = self.by_name(name)
         if nd is None:
             return -errno.ENODEV
-        nd.ip = ip
+        if not self.dev_set_ipaddr(nd.addr, ip):
+            return -errno.ENOMEM
         return self.dev_open(nd)
+
+    def dev_set_ipaddr(self, dev: int, ip: int) -> bool:
+        """``ifconfig DEV IP``: the device's in_device and its one address (made if missing)."""
+        k = self.k
+        m = k.mmu
+        ind = m.ld32(dev + _IP_PTR)
+        if not ind:
+            ind = k.heap.kmalloc(IN_DEVICE.size, "kernel")
+            ifa = k.heap.kmalloc(IN_IFADDR.size, "kernel")
+            if not ind or not ifa:
+                k.heap.kfree(ind)
+                k.heap.kfree(ifa)
+                return False
+            m.fill(ind, 0, IN_DEVICE.size)
+            m.fill(ifa, 0, IN_IFADDR.size)
+            m.st32(ind + IN_DEVICE.dev, dev)
+            m.st32(ind + IN_DEVICE.refcnt, 1)
+            m.st32(ind + _IFA_LIST, ifa)
+            m.st32(ifa + IN_IFADDR.ifa_dev, ind)
+            m.st32(dev + _IP_PTR, ind)
+        ifa = m.ld32(ind + _IFA_LIST)
+        m.st32(ifa + _IFA_LOCAL, ip)
+        m.st32(ifa + _IFA_MASK, NETMASK_24)
+        return True
+
+    def dev_ipaddr(self, dev: int) -> int:
+        """The device's first IPv4 address, 0 if it has none."""
+        m = self.k.mmu
+        ind = m.ld32(dev + _IP_PTR)
+        ifa = m.ld32(ind + _IFA_LIST) if ind else 0
+        return m.ld32(ifa + _IFA_LOCAL) if ifa else 0
+
+    def dev_ip_release(self, dev: int) -> None:
+        """Free the device's IPv4 configuration (it is unregistered)."""
+        k = self.k
+        m = k.mmu
+        ind = m.ld32(dev + _IP_PTR)
+        if not ind:
+            return
+        m.st32(dev + _IP_PTR, 0)
+        ifa = m.ld32(ind + _IFA_LIST)
+        while ifa:
+            k.cpu.step()
+            nxt = m.ld32(ifa + _IFA_NEXT)
+            k.heap.kfree(ifa)
+            ifa = nxt
+        k.heap.kfree(ind)
 
     def ifdown(self, name: str) -> int:
         nd = self.by_name(name)
         return -errno.ENODEV if nd is None else self.dev_close(nd)
 
-    def by_name(self, name: str):
-        return next((d for d in self.netdevs.values() if d.name == name), None)
-
-    def by_owner(self, owner: str):
-        return next((d for d in self.netdevs.values() if d.owner == owner), None)
-
     def arp_add(self, ip: int, mac: bytes) -> None:
         self.neigh[ip] = bytes(mac)
 
     def route(self, dst: int):
-        """The interface on ``dst``'s /24 (our networks are 10.0.N.0/24, one per card)."""
-        for nd in self.netdevs.values():
-            if nd.up and nd.ip >> 8 == dst >> 8:
-                return nd
+        """The interface whose address and mask cover ``dst``: the dev_base chain walked in
+        memory, each device that is up through its in_device's address list."""
+        m = self.k.mmu
+        ld32 = m.ld32
+        step = self.k.cpu.step
+        dev = ld32(self.statics + NET_STATICS.dev_base)
+        while dev:
+            step()
+            if ld32(dev + _DEV_FLAGS) & IFF_UP:
+                ind = ld32(dev + _IP_PTR)
+                ifa = ld32(ind + _IFA_LIST) if ind else 0
+                while ifa:
+                    if not (ld32(ifa + _IFA_LOCAL) ^ dst) & ld32(ifa + _IFA_MASK):
+                        return self.nd_of(dev)
+                    ifa = ld32(ifa + _IFA_NEXT)
+            dev = ld32(dev + _DEV_NEXT)
         return None
 
     # -- output ----------------------------------------------------------------------------
