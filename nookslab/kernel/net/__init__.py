@@ -10,11 +10,15 @@ from __future__ import annotations
 from .. import errno
 from ..structs import Layout
 from ..symbols import export, scalar
+from .af_inet import SOCK_RAW, SOCK_STREAM, AfInetFunctions
 from .dev import DevQueueFunctions
-from .inet import SOCK_RAW, SOCK_STREAM, InetFunctions, Socket
+from .inet import InetFunctions
 from .mii import MiiFunctions
 from .netdevice import NET_DEVICE, NET_DEVICE_STATS, NetDeviceFunctions, NetDeviceOps
+from .skbqueue import SK_BUFF_HEAD
 from .skbuff import SK_BUFF, SkbFunctions
+from .sock import SOCK, SOCKET, SockFunctions
+from .tcp import TcpFunctions
 
 #: A driver's per-descriptor bookkeeping (e1000's ``struct e1000_buffer``): the skb a descriptor
 #: holds, its DMA address and length. Drivers keep an array of these beside each ring.
@@ -22,11 +26,11 @@ BUFFER_INFO = Layout("net_buffer_info", [("skb", "ptr"), ("dma", "u32"), ("lengt
                                          ("time_stamp", "u32")])
 
 __all__ = ["BUFFER_INFO", "NET_DEVICE", "NET_DEVICE_STATS", "NetDeviceOps", "NetSubsystem",
-           "SK_BUFF", "SOCK_RAW", "SOCK_STREAM", "Socket", "install_net"]
+           "SK_BUFF", "SK_BUFF_HEAD", "SOCK", "SOCKET", "SOCK_RAW", "SOCK_STREAM", "install_net"]
 
 
 class NetSubsystem(SkbFunctions, NetDeviceFunctions, DevQueueFunctions, InetFunctions,
-                   MiiFunctions):
+                   SockFunctions, TcpFunctions, AfInetFunctions, MiiFunctions):
     """``net/core`` + ``net/ipv4`` of our kernel."""
 
     def __init__(self, kernel):
@@ -35,6 +39,7 @@ class NetSubsystem(SkbFunctions, NetDeviceFunctions, DevQueueFunctions, InetFunc
         self._dev_init(kernel)
         self._devq_init(kernel)
         self._inet_init(kernel)
+        self._sock_init(kernel)
 
     @export(scalar("info"), scalar("count"), returns=scalar("freed"))
     def skb_ring_purge(self, info: int, count: int) -> int:
@@ -57,11 +62,20 @@ class NetSubsystem(SkbFunctions, NetDeviceFunctions, DevQueueFunctions, InetFunc
         return self.netdev_held_by(owner) + self.skb_held_by(owner)
 
     def check(self) -> None:
-        for skb in list(self.backlog):
-            self.check_skb(skb)
+        """Walk every queue the stack keeps (a diagnostic sweep: each skb's magic checked)."""
+        from .netdevice import QDISC
+        from .skbqueue import skb_queue_walk
+        m, cpu = self.k.mmu, self.k.cpu
+        heads = [self.input_queue]
+        heads += [m.ld32(dev + NET_DEVICE.qdisc) + QDISC.q for dev in self.dev_list()]
+        for sk in self.all_established() + list(self.listeners.values()) + self.raw_socks():
+            heads += [sk + SOCK.receive_queue, sk + SOCK.write_queue]
+        for head in heads:
+            for skb in skb_queue_walk(m, cpu, head):
+                self.check_skb(skb)
 
     # -- system calls (run inside kernel.syscall) ------------------------------------------
-    def _fd(self, sock: Socket) -> int:
+    def _fd(self, sock: int) -> int:
         files = self.k.current.files
         fd = 3 + len(files)
         while fd in files:
@@ -69,10 +83,11 @@ class NetSubsystem(SkbFunctions, NetDeviceFunctions, DevQueueFunctions, InetFunc
         files[fd] = ("socket", sock)
         return fd
 
-    def _sock(self, fd: int):
+    def _sock(self, fd: int) -> int:
+        """The ``struct socket`` behind descriptor ``fd``, 0 if it is not a socket."""
         entry = self.k.current.files.get(fd)
         if entry is None or entry[0] != "socket":
-            return None
+            return 0
         return entry[1]
 
     def sys_ifconfig(self, name: str, ip: int) -> int:
@@ -87,31 +102,32 @@ class NetSubsystem(SkbFunctions, NetDeviceFunctions, DevQueueFunctions, InetFunc
     def sys_socket(self, kind: int) -> int:
         if kind not in (SOCK_STREAM, SOCK_RAW):
             return -errno.EINVAL
-        return self._fd(self.sock_create(kind, self.k.current.name))
+        sock = self.sock_create(kind, self.k.current.name)
+        return self._fd(sock) if sock else -errno.ENOMEM
 
     def sys_bind(self, fd: int, port: int) -> int:
         sock = self._sock(fd)
-        return -errno.EBADF if sock is None else self.sock_bind(sock, port)
+        return -errno.EBADF if not sock else self.sock_bind(sock, port)
 
     def sys_listen(self, fd: int) -> int:
         sock = self._sock(fd)
-        return -errno.EBADF if sock is None else self.sock_listen(sock)
+        return -errno.EBADF if not sock else self.sock_listen(sock)
 
     def sys_accept(self, fd: int, timeout: float = 1.0) -> int:
         sock = self._sock(fd)
-        if sock is None:
+        if not sock:
             return -errno.EBADF
         new = self.sock_accept(sock, timeout)
-        return new if isinstance(new, int) else self._fd(new)
+        return new if new < 0 else self._fd(new)
 
     def sys_connect(self, fd: int, ip: int, port: int, timeout: float = 0.1) -> int:
         sock = self._sock(fd)
-        return -errno.EBADF if sock is None else self.sock_connect(sock, ip, port, timeout)
+        return -errno.EBADF if not sock else self.sock_connect(sock, ip, port, timeout)
 
     def sys_send(self, fd: int, payload: bytes, timeout: float = 0.1) -> int:
         """``send``: the bytes go to the process's user buffer first, then are copied in."""
         sock = self._sock(fd)
-        if sock is None:
+        if not sock:
             return -errno.EBADF
         proc = self.k.current
         n = min(len(payload), proc.usize)
@@ -121,7 +137,7 @@ class NetSubsystem(SkbFunctions, NetDeviceFunctions, DevQueueFunctions, InetFunc
     def sys_recv(self, fd: int, count: int, timeout: float = 0.1):
         """``recv``: bytes (b"" at end of stream) copied out through user memory, or -errno."""
         sock = self._sock(fd)
-        if sock is None:
+        if not sock:
             return -errno.EBADF
         proc = self.k.current
         got = self.sock_recv(sock, min(count, proc.usize), timeout)
@@ -132,26 +148,23 @@ class NetSubsystem(SkbFunctions, NetDeviceFunctions, DevQueueFunctions, InetFunc
 
     def sys_sendto(self, fd: int, message: bytes, dst: int) -> int:
         sock = self._sock(fd)
-        if sock is None or sock.kind != SOCK_RAW:
+        if not sock or self.k.mmu.ld16(self.sk_of(sock) + SOCK.type) != SOCK_RAW:
             return -errno.EBADF
         ret = self.raw_send(dst, message)
         return len(message) if ret == 0 else ret
 
     def sys_recvfrom(self, fd: int, timeout: float = 0.1):
         sock = self._sock(fd)
-        if sock is None or sock.kind != SOCK_RAW:
+        if not sock or self.k.mmu.ld16(self.sk_of(sock) + SOCK.type) != SOCK_RAW:
             return -errno.EBADF
         return self.raw_recv(sock, timeout)
 
     def sys_close(self, fd: int, abort: bool = False) -> int:
         sock = self._sock(fd)
-        if sock is None:
+        if not sock:
             return -errno.EBADF
         del self.k.current.files[fd]
-        if abort and sock.conn is not None and sock.conn.state != "CLOSED":
-            sock.conn.abort()
-            return 0
-        return self.sock_close(sock)
+        return self.sock_close(sock, abort=abort)
 
 
 def install_net(kernel) -> None:

@@ -66,14 +66,17 @@ class SkbFunctions:
         kernel.object_types[SK_BUFF.name] = SK_BUFF
 
     # -- kernel-internal ------------------------------------------------------------------
-    def alloc_skb(self, size: int, owner: str = "kernel") -> int:
+    def alloc_skb(self, size: int, owner: str = "kernel", charge: bool = True) -> int:
+        """An skb with ``size`` bytes of room; 0 if ``size`` is too large. ``charge=False``
+        for socket-buffer skbs whose cost the per-segment TCP constants already include."""
         if size < 0 or size > SKB_MAX_ALLOC:
             return 0
         k = self.k
-        cycles = k.cost.skb_alloc
-        clock = k.clock                        # Kernel.charge, inlined (every skb comes here)
-        clock.now += cycles
-        clock.busy += cycles
+        if charge:
+            cycles = k.cost.skb_alloc
+            clock = k.clock                    # Kernel.charge, inlined (every skb comes here)
+            clock.now += cycles
+            clock.busy += cycles
         pool = self.pool
         page = pool.free.pop() if pool.free else pool.get()     # SkbPool.get, inlined
         skb = page
@@ -92,7 +95,7 @@ class SkbFunctions:
         if self.k.mmu.ld32(skb + _MAGIC) != SKB_MAGIC:
             raise KernelBug(f"bad sk_buff {skb:#010x} (freed, corrupted or never allocated)")
 
-    def kfree_skb(self, skb: int) -> None:
+    def kfree_skb(self, skb: int, charge: bool = True) -> None:
         skb &= 0xFFFFFFFF
         k = self.k
         m = k.mmu
@@ -103,7 +106,8 @@ class SkbFunctions:
         if m.ld32(skb + _LIST):
             # Linux 2.4's __kfree_skb: "Warning: kfree_skb passed an skb still on a list", BUG()
             raise KernelBug(f"kfree_skb: {skb:#010x} is still on a list")
-        k.charge(k.cost.skb_free)
+        if charge:
+            k.charge(k.cost.skb_free)
         m.st32(skb + _MAGIC, SKB_DEAD)
         self.skb_owner.pop(skb, None)
         if k.isolation is not None:            # Nooks hook: tell the tracker it is gone
