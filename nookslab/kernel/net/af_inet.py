@@ -13,8 +13,8 @@ frees it once the connection has ended.
 from __future__ import annotations
 
 from .. import errno
-from .sock import (CLOSED, ESTABLISHED, LISTEN, SOCK, SOCK_DEAD, SOCKET, SS_CONNECTED,
-                   SS_UNCONNECTED, SYN_RCVD, SYN_SENT)
+from .sock import (CLOSED, ESTABLISHED, LISTEN, PEER_FIN, SOCK, SOCK_DEAD, SOCKET,
+                   SS_CONNECTED, SS_UNCONNECTED, SYN_RCVD, SYN_SENT)
 from .skbqueue import skb_dequeue, skb_peek
 from .skbuff import SK_BUFF
 from .inet import SOCK_RAW, SOCK_STREAM
@@ -194,8 +194,9 @@ class AfInetFunctions:
                 k.charge(k.cost.copy_cost(n))
                 sent += n
                 continue
-            if not self._sleep(sk, lambda: self.tcp_send_space(sk) > 0
-                               or m.ld32(sk + _ST) == CLOSED, timeout):
+            ld32 = m.ld32
+            if not self._sleep(sk, lambda: ld32(sk + SOCK.sndbuf) > ld32(sk + SOCK.wmem_queued)
+                               or ld32(sk + _ST) == CLOSED, timeout):
                 return sent or -errno.ETIMEDOUT
         return sent
 
@@ -216,8 +217,10 @@ class AfInetFunctions:
     def _recv_locked(self, sk: int, n: int, timeout: float):
         k = self.k
         m = k.mmu
-        if not self._sleep(sk, lambda: self.tcp_readable(sk) > 0 or self.tcp_peer_fin(sk)
-                           or m.ld32(sk + _ST) == CLOSED, timeout):
+        ld32 = m.ld32
+        if not self._sleep(sk, lambda: ld32(sk + SOCK.rmem_alloc) or
+                           ld32(sk + SOCK.tcp_flags) & PEER_FIN or ld32(sk + _ST) == CLOSED,
+                           timeout):
             return -errno.EAGAIN
         if self.tcp_readable(sk) == 0:
             return b"" if self.tcp_peer_fin(sk) else \

@@ -114,23 +114,27 @@ class DevQueueFunctions:
             q = m.ld32(dev + _QDISC)
             if k.text.lookup(m.ld32(q + _ENQUEUE))(skb, q):
                 return -errno.ENOBUFS
-            self.qdisc_run(nd)
+            self.qdisc_run(nd, q)
             return 0
         except Exception as exc:                           # noqa: BLE001 - the oops path
             k.oops(exc, "dev_queue_xmit")
         finally:
             cpu.in_interrupt -= 1
 
-    def qdisc_run(self, nd: NetDevice) -> None:
-        """Hand queued packets to the driver while the device is up and its queue not stopped."""
+    def qdisc_run(self, nd: NetDevice, q: int = 0) -> None:
+        """Hand queued packets to the driver while the device is up and its queue not stopped
+        (``q``: the device's qdisc, when dev_queue_xmit has just read it)."""
         k = self.k
         cpu = k.cpu
         m = k.mmu
         ld32 = m.ld32
         dev = nd.addr
-        q = ld32(dev + _QDISC)
+        if not q:
+            if not ld32(dev + _FLAGS) & IFF_UP:
+                return
+            q = ld32(dev + _QDISC)
         dequeue = k.text.lookup(ld32(q + _DEQUEUE))
-        while ld32(dev + _FLAGS) & IFF_UP and not ld32(dev + _STATE) & LINK_STATE_XOFF:
+        while not ld32(dev + _STATE) & LINK_STATE_XOFF:
             skb = dequeue(q)
             if not skb:
                 break

@@ -119,8 +119,14 @@ class InetFunctions:
         self.neigh[ip] = bytes(mac)
 
     def route(self, dst: int):
-        """The interface whose address and mask cover ``dst``: the dev_base chain walked in
-        memory, each device that is up through its in_device's address list."""
+        """The interface (its :class:`NetDevice`) that reaches ``dst``, or None."""
+        rt = self.ip_route(dst)
+        return rt[0] if rt is not None else None
+
+    def ip_route(self, dst: int):
+        """(interface, its address) of the device whose address and mask cover ``dst``, or None:
+        the dev_base chain walked in memory, each device that is up through its in_device's
+        address list."""
         m = self.k.mmu
         ld32 = m.ld32
         step = self.k.cpu.step
@@ -131,18 +137,22 @@ class InetFunctions:
                 ind = ld32(dev + _IP_PTR)
                 ifa = ld32(ind + _IFA_LIST) if ind else 0
                 while ifa:
-                    if not (ld32(ifa + _IFA_LOCAL) ^ dst) & ld32(ifa + _IFA_MASK):
-                        return self.nd_of(dev)
+                    local = ld32(ifa + _IFA_LOCAL)
+                    if not (local ^ dst) & ld32(ifa + _IFA_MASK):
+                        return self.nd_of(dev), local
                     ifa = ld32(ifa + _IFA_NEXT)
             dev = ld32(dev + _DEV_NEXT)
         return None
 
     # -- output ----------------------------------------------------------------------------
-    def ip_output(self, dst: int, proto: int, l4: bytes, payload=b"") -> int:
-        nd = self.route(dst)
+    def ip_output(self, dst: int, proto: int, l4: bytes, payload=b"", rt=None) -> int:
+        """Send one IP packet to ``dst`` (``rt``: the route, if the caller has it already)."""
+        if rt is None:
+            rt = self.ip_route(dst)
         mac = self.neigh.get(dst)
-        if nd is None or mac is None:
+        if rt is None or mac is None:
             return -errno.EHOSTUNREACH
+        nd, saddr = rt
         body_len = len(l4) + len(payload)
         skb = self.alloc_skb(HEADROOM + IP_HLEN + body_len)
         if not skb:
@@ -153,7 +163,7 @@ class InetFunctions:
         dev = nd.addr
         dev_mac = m.read(dev + NET_DEVICE.dev_addr, 6)
         frame = eth_header(mac, dev_mac, ETH_P_IP) + \
-            ip_header(self.dev_ipaddr(dev), dst, proto, body_len, self.ip_ident) + l4
+            ip_header(saddr, dst, proto, body_len, self.ip_ident) + l4
         data = m.ld32(skb + _SKB_DATA) + HEADROOM - ETH_HLEN
         m.write(data, frame)
         if payload:                # tcp_sendmsg charged the one copy from user memory
@@ -166,15 +176,11 @@ class InetFunctions:
         return self.dev_queue_xmit(nd, skb)
 
     def tcp_transmit(self, lport: int, rport: int, raddr: int, flags: int, seq: int, ack: int,
-                     window: int, payload) -> None:
+                     window: int, payload, rt=None) -> None:
         k = self.k
         k.charge(k.cost.tcp_out)
         head = tcp_header(lport, rport, seq, ack, flags, window, payload)
-        self.ip_output(raddr, IPPROTO_TCP, head, payload)
-
-    def tcp_can_send(self, sk: int) -> bool:
-        nd = self.route(self.k.mmu.ld32(sk + SOCK.daddr))
-        return nd is not None and self.can_queue(nd)
+        self.ip_output(raddr, IPPROTO_TCP, head, payload, rt)
 
     def _push_all(self) -> None:
         """The device took packets again: let every connection send what it holds."""

@@ -45,7 +45,7 @@ SOCK = Layout("sock", [
     ("write_seq", "u32"), ("rcv_nxt", "u32"), ("rcv_wnd", "u32"), ("copied_seq", "u32"),
     ("mss_cache", "u32"), ("rto", "u32"), ("ato", "u32"), ("rto_expires", "u32"),
     ("retransmits", "u32"), ("dup_acks", "u32"), ("ack_pending", "u32"), ("tcp_flags", "u32"),
-    ("total_retrans", "u32"), ("segs_out", "u32"), ("send_head", "ptr"),
+    ("total_retrans", "u32"), ("send_head", "ptr"),
     ("accept_queue", "ptr"), ("accept_queue_tail", "ptr"), ("dl_next", "ptr"),
     ("listener", "ptr"),
 ])

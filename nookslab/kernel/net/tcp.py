@@ -29,7 +29,8 @@ from __future__ import annotations
 
 from .. import errno
 from ...machine.devices.wire import TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN
-from .skbqueue import skb_dequeue, skb_peek, skb_queue_tail
+from .netdevice import NET_DEVICE, QDISC
+from .skbqueue import SK_BUFF_HEAD, skb_dequeue, skb_peek, skb_queue_tail
 from .skbuff import SK_BUFF
 from .sock import (CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN_ACKED, FIN_QUEUED, FIN_SENT,
                    FIN_WAIT, LAST_ACK, MASK, PEER_FIN, RTO_ARMED, SOCK, SOCK_DEAD, SYN_RCVD,
@@ -49,6 +50,8 @@ _RQ, _WQ = SOCK.receive_queue, SOCK.write_queue
 _SKB_NEXT, _SKB_DATA, _SKB_LEN, _SKB_TAIL = SK_BUFF.next, SK_BUFF.data, SK_BUFF.len, SK_BUFF.tail
 _SEQ, _END_SEQ = SK_BUFF.seq, SK_BUFF.end_seq
 _HALF = 0x80000000
+_DEV_QDISC, _DEV_TXQLEN = NET_DEVICE.qdisc, NET_DEVICE.tx_queue_len
+_QDISC_QLEN = QDISC.q + SK_BUFF_HEAD.qlen
 
 
 def before(a: int, b: int) -> bool:
@@ -145,34 +148,39 @@ class TcpFunctions:
         """tcp_sendmsg's copy into write-queue skbs: fill the unsent tail skb to one MSS, then
         new skbs; ``seq``/``end_seq`` and ``write_seq``/``wmem_queued`` follow."""
         m = self.k.mmu
-        ld32, st32 = m.ld32, m.st32
+        ld32, st32, write = m.ld32, m.st32, m.write
         wq = sk + _WQ
         mss = ld32(sk + _MSS)
         snd_nxt = ld32(sk + _NXT)
         write_seq = ld32(sk + _WSEQ)
         off = 0
-        while off < n:
-            tail = ld32(wq + 4)
-            room = 0
-            if tail != wq and not before(ld32(tail + _SEQ), snd_nxt):
-                room = mss - ld32(tail + _SKB_LEN)          # an unsent tail: fill it up
-            if room <= 0:
-                tail = self.alloc_skb(mss, charge=False)
-                if not tail:
-                    break
-                st32(tail + _SEQ, write_seq)
+        tail = ld32(wq + 4)
+        if tail != wq and not before(ld32(tail + _SEQ), snd_nxt):      # an unsent tail
+            length = ld32(tail + _SKB_LEN)
+            take = min(mss - length, n)
+            if take > 0:
+                end = ld32(tail + _SKB_TAIL)
+                write(end, data[:take])
+                st32(tail + _SKB_TAIL, end + take)
+                st32(tail + _SKB_LEN, length + take)
+                write_seq = (write_seq + take) & MASK
                 st32(tail + _END_SEQ, write_seq)
-                skb_queue_tail(m, wq, tail)
-                if not ld32(sk + _SHEAD):
-                    st32(sk + _SHEAD, tail)
-                room = mss
-            take = min(room, n - off)
-            end = ld32(tail + _SKB_TAIL)
-            m.write(end, data[off:off + take])
-            st32(tail + _SKB_TAIL, end + take)
-            st32(tail + _SKB_LEN, ld32(tail + _SKB_LEN) + take)
-            st32(tail + _END_SEQ, (ld32(tail + _END_SEQ) + take) & MASK)
+                off = take
+        while off < n:
+            skb = self.alloc_skb(mss, charge=False)
+            if not skb:
+                break
+            take = min(mss, n - off)
+            data_at = ld32(skb + _SKB_DATA)
+            write(data_at, data[off:off + take])
+            st32(skb + _SKB_TAIL, data_at + take)
+            st32(skb + _SKB_LEN, take)
+            st32(skb + _SEQ, write_seq)
             write_seq = (write_seq + take) & MASK
+            st32(skb + _END_SEQ, write_seq)
+            skb_queue_tail(m, wq, skb)
+            if not ld32(sk + _SHEAD):
+                st32(sk + _SHEAD, skb)
             off += take
         st32(sk + _WSEQ, write_seq)
         st32(sk + _WMEM, ld32(sk + _WMEM) + off)
@@ -247,43 +255,42 @@ class TcpFunctions:
         m.st32(sk + _RWND, wnd)
         self._emit(sk, flags, seq, m.ld32(sk + _RNXT), wnd, b"")
 
-    def _emit(self, sk: int, flags: int, seq: int, ack: int, window: int, payload) -> None:
+    def _emit(self, sk: int, flags: int, seq: int, ack: int, window: int, payload,
+              rt=None) -> None:
         m = self.k.mmu
         self.tcp_transmit(m.ld16(sk + SOCK.num), m.ld16(sk + SOCK.dport), m.ld32(sk + SOCK.daddr),
-                          flags, seq, ack, window, payload)
+                          flags, seq, ack, window, payload, rt)
 
-    def _gather(self, sk: int, seq: int, n: int) -> bytes:
-        """``n`` bytes of queued data from sequence number ``seq``, from ``send_head`` on."""
-        m = self.k.mmu
+    def _room(self, rt) -> bool:
+        """The route exists and its device's queue has room (``tcp_snd_test``'s device part)."""
+        return rt is not None and self.can_queue(rt[0])
+
+    def _take_segment(self, sk: int, seq: int, n: int):
+        """``n`` bytes of queued data from sequence number ``seq``, read from ``send_head`` on,
+        and the skb that holds the byte after them (the next ``send_head``; 0 if none)."""
+        k = self.k
+        m = k.mmu
         ld32 = m.ld32
-        skb = ld32(sk + _SHEAD)
+        cpu = k.cpu
         wq = sk + _WQ
+        skb = ld32(sk + _SHEAD)
         out = b""
-        while n > 0:
-            if not skb or skb == wq:
-                break
-            self.k.cpu.step()
-            off = seq_sub(seq, ld32(skb + _SEQ))
-            avail = ld32(skb + _SKB_LEN) - off
-            if avail > 0 and off >= 0:
-                take = min(avail, n)
+        while skb and skb != wq:
+            cpu.step()
+            start = ld32(skb + _SEQ)
+            off = (seq - start) & MASK                # seq_sub, inlined (the per-segment path)
+            length = ld32(skb + _SKB_LEN)
+            if n > 0 and off < length:
+                take = length - off if length - off < n else n
                 out += m.read(ld32(skb + _SKB_DATA) + off, take)
                 seq = (seq + take) & MASK
                 n -= take
+            if (seq - start - length) & MASK >= _HALF:
+                return out, skb                    # this skb still holds unsent bytes
             skb = ld32(skb + _SKB_NEXT)
-        return out
-
-    def _advance_send_head(self, sk: int, snd_nxt: int) -> None:
-        m = self.k.mmu
-        ld32 = m.ld32
-        wq = sk + _WQ
-        skb = ld32(sk + _SHEAD)
-        while skb and not before(snd_nxt, ld32(skb + _END_SEQ)):
-            self.k.cpu.step()
-            skb = ld32(skb + _SKB_NEXT)
-            if skb == wq:
-                skb = 0
-        m.st32(sk + _SHEAD, skb)
+            if n <= 0:                             # taken to this skb's end: the next one
+                return out, (skb if skb != wq else 0)
+        return out, 0
 
     def tcp_output(self, sk: int) -> None:
         """Send what the window allows (the device may say it cannot take more now)."""
@@ -293,28 +300,52 @@ class TcpFunctions:
         if state in (CLOSED, SYN_SENT, SYN_RCVD):
             return
         end = ld32(sk + _WSEQ)
+        snd_nxt = ld32(sk + _NXT)
+        flags = ld32(sk + _FL)
+        fin_due = flags & FIN_QUEUED and not flags & FIN_SENT
+        if not before(snd_nxt, end) and not fin_due:
+            if before(ld32(sk + _UNA), snd_nxt):
+                self._arm_rto(sk)
+            return
+        ports = ld32(sk + SOCK.dport)                  # dport, then num (the local port)
+        lport, rport, daddr = ports >> 16, ports & 0xFFFF, ld32(sk + SOCK.daddr)
+        rt = self.ip_route(daddr)
+        if rt is None:
+            qlen_at, room = 0, -1                  # no route: nothing can go
+        else:                                      # the device queue's length and TCP's share
+            dev = rt[0].addr
+            qlen_at = ld32(dev + _DEV_QDISC) + _QDISC_QLEN
+            room = ld32(dev + _DEV_TXQLEN) // 2
         limit = (ld32(sk + _UNA) + ld32(sk + _SWND)) & MASK
         mss = ld32(sk + _MSS)
-        snd_nxt = ld32(sk + _NXT)
-        while before(snd_nxt, end) and self.tcp_can_send(sk):
-            n = min(mss, seq_sub(end, snd_nxt), seq_sub(limit, snd_nxt))
-            if n <= 0 or (n < mss and (snd_nxt + n) & MASK != end):
+        transmit = self.tcp_transmit
+        # before(snd_nxt, end), and the device queue below half full (inlined: per segment)
+        while (snd_nxt - end) & MASK >= _HALF and qlen_at and ld32(qlen_at) < room:
+            n = mss
+            left = (end - snd_nxt) & MASK
+            if left < n:
+                n = left
+            window = (limit - snd_nxt) & MASK
+            if window >= _HALF:
+                break                              # the window is shut (negative room)
+            if window < n:
+                n = window
+            nxt = (snd_nxt + n) & MASK
+            if n <= 0 or (n < mss and nxt != end):
                 break                              # silly-window avoidance: wait for room
-            payload = self._gather(sk, snd_nxt, n)
+            payload, head = self._take_segment(sk, snd_nxt, n)
             if len(payload) != n:
                 break                              # the write queue does not hold those bytes
-            flags = TCP_ACK | (TCP_PSH if (snd_nxt + n) & MASK == end else 0)
             wnd = self.tcp_window(sk)
             st32(sk + _RWND, wnd)
             st32(sk + _ACKP, 0)
-            self._emit(sk, flags, snd_nxt, ld32(sk + _RNXT), wnd, payload)
-            st32(sk + SOCK.segs_out, ld32(sk + SOCK.segs_out) + 1)
-            snd_nxt = (snd_nxt + n) & MASK
+            transmit(lport, rport, daddr, TCP_ACK | TCP_PSH if nxt == end else TCP_ACK,
+                     snd_nxt, ld32(sk + _RNXT), wnd, payload, rt)
+            snd_nxt = nxt
             st32(sk + _NXT, snd_nxt)
-            self._advance_send_head(sk, snd_nxt)
+            st32(sk + _SHEAD, head)
         flags = ld32(sk + _FL)
-        if flags & FIN_QUEUED and not flags & FIN_SENT and snd_nxt == end \
-                and self.tcp_can_send(sk):
+        if flags & FIN_QUEUED and not flags & FIN_SENT and snd_nxt == end and self._room(rt):
             st32(sk + _FL, flags | FIN_SENT)
             self._send_ctl(sk, TCP_FIN | TCP_ACK, end)
             snd_nxt = (end + 1) & MASK
@@ -407,9 +438,10 @@ class TcpFunctions:
         ld32, st32 = m.ld32, m.st32
         snd_una = ld32(sk + _UNA)
         snd_nxt = ld32(sk + _NXT)
-        if before(snd_una, ack) and not before(snd_nxt, ack):
+        # snd_una < ack <= snd_nxt (before() inlined: every ACK comes here)
+        if (snd_una - ack) & MASK >= _HALF and (snd_nxt - ack) & MASK < _HALF:
             data_end = ld32(sk + _WSEQ)
-            upto = data_end if before(data_end, ack) else ack
+            upto = data_end if (data_end - ack) & MASK >= _HALF else ack
             self._clean_acked(sk, upto)
             st32(sk + _UNA, ack)
             st32(sk + _DUP, 0)
@@ -423,7 +455,8 @@ class TcpFunctions:
                 st32(sk + _FL, flags & ~RTO_ARMED)
             else:
                 self._arm_rto(sk)
-            self._maybe_closed(sk)
+            if flags & FIN_ACKED and flags & PEER_FIN:             # _maybe_closed
+                self._closed(sk, "closed")
         elif ack == snd_una:
             if not carries and before(snd_una, snd_nxt) and window == ld32(sk + _SWND):
                 dup = ld32(sk + _DUP) + 1
@@ -440,13 +473,14 @@ class TcpFunctions:
         ld32, st32 = m.ld32, m.st32
         wq = sk + _WQ
         freed = 0
+        cpu = k.cpu
         while True:
-            skb = skb_peek(m, wq)
-            if not skb:
+            skb = ld32(wq)                                  # skb_peek
+            if skb == wq:
                 break
-            k.cpu.step()
+            cpu.step()
             seq = ld32(skb + _SEQ)
-            if not before(seq, upto):
+            if (seq - upto) & MASK < _HALF:                 # not before(seq, upto)
                 break
             length = ld32(skb + _SKB_LEN)
             if before(upto, ld32(skb + _END_SEQ)):         # partly acknowledged: trim its head
@@ -456,9 +490,8 @@ class TcpFunctions:
                 st32(skb + _SEQ, upto)
                 freed += cut
                 break
+            # never send_head: that holds snd_nxt, and an ACK never passes snd_nxt
             skb_dequeue(m, wq)
-            if ld32(sk + _SHEAD) == skb:
-                st32(sk + _SHEAD, 0)
             self.kfree_skb(skb, charge=False)
             freed += length
         st32(sk + _WMEM, (ld32(sk + _WMEM) - freed) & MASK)
@@ -483,7 +516,9 @@ class TcpFunctions:
         m = self.k.mmu
         rto = m.ld32(sk + SOCK.rto)
         m.st32(sk + SOCK.rto_expires, (self.k.clock.now + rto) & MASK)
-        m.st32(sk + _FL, m.ld32(sk + _FL) | RTO_ARMED)
+        flags = m.ld32(sk + _FL)
+        if not flags & RTO_ARMED:
+            m.st32(sk + _FL, flags | RTO_ARMED)
         timers = self.timers.get(sk)
         if timers is not None and timers.rto is None:
             timers.rto = self._tcp_timer(rto, sk, self._on_rto)
