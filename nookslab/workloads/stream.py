@@ -24,16 +24,24 @@ def net_setup(kernel, proc, extension):
 
     Returns (net subsystem, its NetDevice record, the card, the peer host)."""
     net = kernel.subsystems["net"]
-    nd = net.by_owner(extension)
-    if nd is None:
+    # the lookup walks the kernel's device chain: in a system call, as `ip link` would
+    found = kernel.syscall(proc, _interface, net, extension)
+    if found is None:
         raise WorkloadFailed(f"{extension} registered no network interface")
+    nd, up, name = found
     nic = kernel.machine.devices[REGISTRY[extension].device_name]
-    if not nd.up:
-        ret = kernel.syscall(proc, net.sys_ifconfig, nd.name, nic.host_ip)
+    if not up:
+        ret = kernel.syscall(proc, net.sys_ifconfig, name, nic.host_ip)
         if ret:
-            raise WorkloadFailed(f"ifconfig {nd.name} {ip_ntoa(nic.host_ip)} up failed: {ret}")
+            raise WorkloadFailed(f"ifconfig {name} {ip_ntoa(nic.host_ip)} up failed: {ret}")
     kernel.syscall(proc, net.sys_arp_add, nic.peer_ip, nic.peer.mac)
     return net, nd, nic, nic.peer
+
+
+def _interface(net, extension):
+    """(record, is it up, its name) of the interface ``extension`` registered, or None."""
+    nd = net.by_owner(extension)
+    return None if nd is None else (nd, nd.up, nd.name)
 
 
 def _connect(kernel, proc, net, nic, port):

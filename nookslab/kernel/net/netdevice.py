@@ -42,7 +42,7 @@ NET_DEVICE_STATS = Layout("net_device_stats", [
 ])
 #: Fields of net_device only the kernel writes; Nooks' wrappers never copy a driver's version
 #: of them back (the paper's wrapper bodies know "which fields may be modified").
-NET_DEVICE_KERNEL_FIELDS = ("next", "qdisc", "ip_ptr", "reg_state")
+NET_DEVICE_KERNEL_FIELDS = ("next", "qdisc", "ip_ptr", "reg_state", "magic")
 NETREG_UNINITIALIZED, NETREG_REGISTERED, NETREG_UNREGISTERED = 0, 1, 2
 #: ``struct Qdisc`` (net/pkt_sched.h), one band: its enqueue/dequeue function pointers and its
 #: queue of packets waiting for the driver (pfifo, limited by the device's ``tx_queue_len``).
@@ -215,12 +215,10 @@ class NetDeviceFunctions:
         """Free a net_device from alloc_etherdev (after unregister_netdev)."""
         if self.k.isolation is not None:         # Nooks hook: the tracker knows registrations
             self.k.isolation.check_unregistered("net_device", dev)
-        m = self.k.mmu
-        if m.ld32(dev + NET_DEVICE.magic) != NETDEV_MAGIC:
-            raise KernelBug(f"free_netdev of bad net_device {dev:#010x}")
-        if m.ld32(dev + NET_DEVICE.reg_state) == NETREG_REGISTERED:
+        # BUG_ON(dev->reg_state == NETREG_REGISTERED), as Linux's free_netdev; a pointer that is
+        # no net_device at all is the slab's to catch (kfree), as in Linux 2.4's kfree(dev)
+        if self.k.mmu.ld32(dev + NET_DEVICE.reg_state) == NETREG_REGISTERED:
             raise KernelBug(f"free_netdev of registered device {dev:#010x}")
-        m.st32(dev + NET_DEVICE.magic, 0)
         self.allocated.pop(dev, None)
         self.k.heap.kfree(dev)
 
