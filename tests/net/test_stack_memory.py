@@ -39,7 +39,6 @@ def test_registered_devices_are_the_dev_base_chain_in_memory_in_registration_ord
         dev = m.ld32(dev + NET_DEVICE.next)
     assert [net.netdevs[d].owner for d in chain] == ["e1000", "pcnet32", "3c59x"]
     assert [net.netdevs[d].name for d in chain] == ["eth0", "eth1", "eth2"]
-    middle = chain[1]
     k.unload("pcnet32")
     assert m.ld32(chain[0] + NET_DEVICE.next) == chain[2]
     assert net.dev_list() == [chain[0], chain[2]]

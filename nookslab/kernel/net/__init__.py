@@ -19,6 +19,8 @@ from .skbqueue import SK_BUFF_HEAD
 from .skbuff import SK_BUFF, SkbFunctions
 from .sock import SOCK, SOCKET, SockFunctions
 from .tcp import TcpFunctions
+from .tcp_input import TcpInputFunctions
+from .tcp_output import TcpOutputFunctions
 
 #: A driver's per-descriptor bookkeeping (e1000's ``struct e1000_buffer``): the skb a descriptor
 #: holds, its DMA address and length. Drivers keep an array of these beside each ring.
@@ -30,7 +32,8 @@ __all__ = ["BUFFER_INFO", "NET_DEVICE", "NET_DEVICE_STATS", "NetDeviceOps", "Net
 
 
 class NetSubsystem(SkbFunctions, NetDeviceFunctions, DevQueueFunctions, InetFunctions,
-                   SockFunctions, TcpFunctions, AfInetFunctions, MiiFunctions):
+                   SockFunctions, TcpFunctions, TcpInputFunctions, TcpOutputFunctions,
+                   AfInetFunctions, MiiFunctions):
     """``net/core`` + ``net/ipv4`` of our kernel."""
 
     def __init__(self, kernel):

@@ -1,4 +1,4 @@
-"""``struct net_device``, the ``net_device_ops`` table, and device registration (``net/core/dev.c``).
+"""``struct net_device``, its ``net_device_ops`` and device registration (``net/core/dev.c``).
 
 A driver allocates its net_device (with its private area behind it) with ``alloc_etherdev``,
 fills in what Linux drivers fill in (``base_addr``, ``irq``, ``dev_addr``, ``watchdog_timeo``) and
