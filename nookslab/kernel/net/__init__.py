@@ -1,9 +1,21 @@
 """The network subsystem: sk_buffs, net_devices, the IP/ICMP/TCP-lite stack, sockets, MII.
 
 One :class:`NetSubsystem` (installed as ``kernel.subsystems["net"]``) exports the functions the
-four NIC drivers call; its parts live in :mod:`.skbuff`, :mod:`.netdevice`, :mod:`.inet` and
-:mod:`.mii`. This module adds the ring helper the drivers share and the socket system calls that
-workloads (user programs) make through ``kernel.syscall``.
+four NIC drivers call. Its parts, each a mixin:
+
+- :mod:`.skbuff` and :mod:`.skbqueue`: ``struct sk_buff`` and the ``sk_buff_head`` queues;
+- :mod:`.netdevice` and :mod:`.dev`: ``struct net_device`` on the ``dev_base`` chain, its qdisc,
+  ``dev_queue_xmit``, ``netif_rx`` and the NET_TX/NET_RX softirqs;
+- :mod:`.inet`: IPv4 configuration and routing, IP/ICMP input and output, TCP demultiplexing;
+- :mod:`.sock`, :mod:`.tcp`, :mod:`.tcp_input`, :mod:`.tcp_output`, :mod:`.af_inet`:
+  ``struct socket``/``struct sock`` with their skb queues and TCP control block, the hash
+  chains, the socket lock, TCP-lite and the socket calls; :mod:`.mii`: the MII helpers.
+
+All of this state is in simulated memory, laid out after Linux 2.4 and walked through the MMU by
+the kernel's own code (Python keeps caches of it, never a second copy: ops tables, who holds
+what, clock events), so a driver's wild store into it is met as Linux would meet it.
+This module adds the ring helper the drivers share and the socket system calls that workloads
+(user programs) make through ``kernel.syscall``.
 """
 from __future__ import annotations
 

@@ -153,11 +153,15 @@ class KernelSocketSubsystem:
             return -errno.EINVAL
         k = self.k
         k.charge(SOCK_MSG_CYCLES)
+        if not net.lock_sock(sk, 0.0):          # MSG_DONTWAIT: a held lock is "nothing yet"
+            return -errno.EAGAIN
         if net.tcp_readable(sk) == 0:
-            if net.tcp_peer_fin(sk):
-                return 0
-            return -errno.ECONNRESET if net.tcp_state(sk) == CLOSED else -errno.EAGAIN
+            ret = 0 if net.tcp_peer_fin(sk) else \
+                -errno.ECONNRESET if net.tcp_state(sk) == CLOSED else -errno.EAGAIN
+            net.release_sock(sk)
+            return ret
         data = net.tcp_read(sk, min(size, 1 << 16))
+        net.release_sock(sk)
         k.charge(k.cost.copy_cost(len(data)))
         k.mmu.write(kbuf, data)
         return len(data)
