@@ -275,7 +275,9 @@ class InetFunctions:
                 m.st32(skb + _SKB_TAIL, seg + seglen)
                 self.sk_add_backlog(sk, skb)
                 return
+            self.sock_hold(sk)
             self._tcp_deliver(sk, skb, seq, ack, flags, window, payload, n)
+            self.sock_put(sk)
             return
         self.kfree_skb(skb)
         lsk = self.listener_lookup(dport)
@@ -286,7 +288,9 @@ class InetFunctions:
             m.st32(child + SOCK.listener, lsk)
             m.st32(child + SOCK.flags, SOCK_DEAD)      # embryonic: only the listener knows it
             self.ehash_add(child)
+            self.sock_hold(child)
             self.tcp_accept_syn(child, seq, window)
+            self.sock_put(child)
 
     def tcp_backlog_rcv(self, sk: int, skb: int) -> None:
         """A segment that waited on the backlog (data at its TCP header)."""

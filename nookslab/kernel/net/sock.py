@@ -13,7 +13,9 @@ hash (``tcp_listening_hash``) are arrays of chain heads in memory, chained throu
 and ``sk->pprev``; raw sockets sit on ``raw_v4_htable``'s chain. Every incoming segment walks its
 chain, so a corrupted link sends the walk into whatever memory it names.
 
-The socket lock is Linux's ``lock_sock``/``release_sock``: a process inside a socket call holds
+The softirq and the TCP timers hold a reference (``refcnt``) while they work on a sock, so an
+orphan whose connection ends meanwhile is freed when they let go (``sock_put``), never under
+them. The socket lock is Linux's ``lock_sock``/``release_sock``: a process inside a socket call holds
 it (``lock.users``); a softirq that finds it held queues the packet on the backlog, and
 ``release_sock`` processes the backlog. A process killed inside a socket call leaves the lock
 held: later packets pile up on the backlog and the next process that wants the lock sleeps.
@@ -33,6 +35,7 @@ SOCK = Layout("sock", [
     ("daddr", "u32"), ("rcv_saddr", "u32"), ("dport", "u16"), ("num", "u16"),
     ("next", "ptr"), ("pprev", "ptr"),                  # the hash chain
     ("state", "u32"), ("type", "u16"), ("protocol", "u16"), ("flags", "u32"),
+    ("refcnt", "u32"),                                  # held while the softirq works on it
     ("lock_users", "u32"),                              # socket_lock_t.users
     ("rcvbuf", "u32"), ("sndbuf", "u32"), ("rmem_alloc", "u32"), ("wmem_queued", "u32"),
     ("err", "u32"),
@@ -178,6 +181,25 @@ class SockFunctions:
             skb = nxt
         self.sock_count -= 1
         k.heap.kfree(sk)
+
+    def sock_hold(self, sk: int) -> None:
+        m = self.k.mmu
+        m.st32(sk + SOCK.refcnt, m.ld32(sk + SOCK.refcnt) + 1)
+
+    def sock_put(self, sk: int) -> None:
+        """Drop a reference; the last one frees an orphan whose connection has ended."""
+        m = self.k.mmu
+        refs = (m.ld32(sk + SOCK.refcnt) - 1) & MASK
+        m.st32(sk + SOCK.refcnt, refs)
+        if not refs:
+            self.sk_free_if_done(sk)
+
+    def sk_free_if_done(self, sk: int) -> None:
+        """Free an orphan (``SOCK_DEAD``) that is ``CLOSED`` and that nobody works on."""
+        m = self.k.mmu
+        if m.ld32(sk + SOCK.flags) & SOCK_DEAD and m.ld32(sk + SOCK.state) == CLOSED \
+                and not m.ld32(sk + SOCK.refcnt):
+            self.sk_destroy(sk)
 
     # -- the hash chains ----------------------------------------------------------------------
     def _chain_add(self, head: int, sk: int) -> None:

@@ -259,8 +259,8 @@ class TcpFunctions:
             if what != "closed":
                 m.st32(sk + SOCK.err, errno.ECONNRESET if what == "reset" else errno.ETIMEDOUT)
         self.sk_data_ready(sk)
-        if ended and m.ld32(sk + SOCK.flags) & SOCK_DEAD:
-            self.sk_destroy(sk)
+        if ended:
+            self.sk_free_if_done(sk)            # an orphan nobody holds goes now
 
     def sk_data_ready(self, sk: int) -> None:
         fn = self.k.mmu.ld32(sk + SOCK.data_ready)

@@ -149,8 +149,14 @@ class TcpOutputFunctions:
 
     # -- timers ---------------------------------------------------------------------------------
     def _tcp_timer(self, delay: int, sk: int, fn):
-        return self.k.clock.schedule(delay, lambda: self._softirq(lambda: fn(sk)),
+        return self.k.clock.schedule(delay, lambda: self._softirq(lambda: self._timer_run(sk, fn)),
                                      label="tcp timer")
+
+    def _timer_run(self, sk: int, fn) -> None:
+        """A TCP timer fires: run it holding the sock (its events are cancelled when it is freed)."""
+        self.sock_hold(sk)
+        fn(sk)
+        self.sock_put(sk)
 
     def _arm_rto(self, sk: int) -> None:
         m = self.k.mmu
