@@ -144,6 +144,27 @@ class InetFunctions:
             dev = ld32(dev + _DEV_NEXT)
         return None
 
+    def sk_route(self, sk: int):
+        """The route of a connected sock: its cached device (``sk->dst_cache``) while that is
+        up, else a fresh lookup, remembered with the source address it gives."""
+        m = self.k.mmu
+        ld32 = m.ld32
+        dev = ld32(sk + SOCK.dst_cache)
+        if dev and ld32(dev + _DEV_FLAGS) & IFF_UP:               # __sk_dst_check
+            return self.nd_of(dev), ld32(sk + SOCK.rcv_saddr)
+        rt = self.ip_route(ld32(sk + SOCK.daddr))
+        m.st32(sk + SOCK.dst_cache, rt[0].addr if rt is not None else 0)
+        if rt is not None:
+            m.st32(sk + SOCK.rcv_saddr, rt[1])
+        return rt
+
+    def dst_ifdown(self, dev: int) -> None:
+        """A device goes away: no sock may keep it as its route (``dst_ifdown``)."""
+        m = self.k.mmu
+        for sk in self.all_established():
+            if m.ld32(sk + SOCK.dst_cache) == dev:
+                m.st32(sk + SOCK.dst_cache, 0)
+
     # -- output ----------------------------------------------------------------------------
     def ip_output(self, dst: int, proto: int, l4: bytes, payload=b"", rt=None) -> int:
         """Send one IP packet to ``dst`` (``rt``: the route, if the caller has it already)."""

@@ -282,6 +282,7 @@ class NetDeviceFunctions:
         m.st32(dev + NET_DEVICE.next, 0)
         m.st32(dev + NET_DEVICE.reg_state, NETREG_UNREGISTERED)
         del self.netdevs[dev]
+        self.dst_ifdown(dev)
         self.dev_ip_release(dev)
         q = m.ld32(dev + NET_DEVICE.qdisc)
         m.st32(dev + NET_DEVICE.qdisc, 0)

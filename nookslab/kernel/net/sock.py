@@ -25,6 +25,7 @@ when the sock is freed): the timers' state (armed, expiry) is in the sock.
 """
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 from ..structs import Layout
@@ -41,7 +42,8 @@ SOCK = Layout("sock", [
     ("err", "u32"),
     ("receive_queue", SK_BUFF_HEAD.size), ("write_queue", SK_BUFF_HEAD.size),
     ("backlog_head", "ptr"), ("backlog_tail", "ptr"),
-    ("socket", "ptr"), ("ack_backlog", "u32"), ("max_ack_backlog", "u32"),
+    ("socket", "ptr"), ("dst_cache", "ptr"),            # the device its packets leave by
+    ("ack_backlog", "u32"), ("max_ack_backlog", "u32"),
     ("data_ready", "ptr"),                              # sk->data_ready: wakes a sleeper
     # struct tcp_opt (sk->tp_pinfo.af_tcp)
     ("snd_isn", "u32"), ("snd_una", "u32"), ("snd_nxt", "u32"), ("snd_wnd", "u32"),
@@ -76,6 +78,8 @@ SOCK_DEAD = 1                 # orphaned: no socket, no accept queue; freed once
 FIN_QUEUED, FIN_SENT, FIN_ACKED, PEER_FIN, RTO_ARMED = 1, 2, 4, 8, 16
 
 MASK = 0xFFFFFFFF
+_EHASH_WORDS = struct.Struct(f"<{EHASH_SIZE}I")
+_LHASH_WORDS = struct.Struct(f"<{LHASH_SIZE}I")
 _RQ, _WQ = SOCK.receive_queue, SOCK.write_queue
 _NEXT, _PPREV = SOCK.next, SOCK.pprev
 _SKB_NEXT = SK_BUFF.next
@@ -272,11 +276,14 @@ class SockFunctions:
         return 0
 
     def all_established(self) -> list[int]:
-        """Every sock on the established hash, bucket by bucket."""
-        out = []
+        """Every sock on the established hash, bucket by bucket (the table read in one go,
+        then each non-empty chain walked)."""
         base = self.hashinfo + TCP_HASHINFO.ehash
-        for slot in range(EHASH_SIZE):
-            out.extend(self._chain(base + 4 * slot))
+        heads = _EHASH_WORDS.unpack(self.k.mmu.read(base, 4 * EHASH_SIZE))
+        out = []
+        for slot, head in enumerate(heads):
+            if head:
+                out.extend(self._chain(base + 4 * slot))
         return out
 
     def raw_socks(self) -> list[int]:
@@ -288,7 +295,8 @@ class SockFunctions:
         """Listening port -> sock, read from the listening hash."""
         m = self.k.mmu
         base = self.hashinfo + TCP_HASHINFO.lhash
-        return {m.ld16(sk + SOCK.num): sk for slot in range(LHASH_SIZE)
+        heads = _LHASH_WORDS.unpack(m.read(base, 4 * LHASH_SIZE))
+        return {m.ld16(sk + SOCK.num): sk for slot, head in enumerate(heads) if head
                 for sk in self._chain(base + 4 * slot)}
 
     # -- the socket lock ----------------------------------------------------------------------

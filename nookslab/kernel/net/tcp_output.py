@@ -52,8 +52,9 @@ class TcpOutputFunctions:
     def _emit(self, sk: int, flags: int, seq: int, ack: int, window: int, payload,
               rt=None) -> None:
         m = self.k.mmu
-        self.tcp_transmit(m.ld16(sk + SOCK.num), m.ld16(sk + SOCK.dport), m.ld32(sk + SOCK.daddr),
-                          flags, seq, ack, window, payload, rt)
+        ports = m.ld32(sk + SOCK.dport)                # dport, then num (the local port)
+        self.tcp_transmit(ports >> 16, ports & 0xFFFF, m.ld32(sk + SOCK.daddr), flags, seq, ack,
+                          window, payload, rt or self.sk_route(sk))
 
     def _room(self, rt) -> bool:
         """The route exists and its device's queue has room (``tcp_snd_test``'s device part)."""
@@ -103,7 +104,7 @@ class TcpOutputFunctions:
             return
         ports = ld32(sk + SOCK.dport)                  # dport, then num (the local port)
         lport, rport, daddr = ports >> 16, ports & 0xFFFF, ld32(sk + SOCK.daddr)
-        rt = self.ip_route(daddr)
+        rt = self.sk_route(sk)
         if rt is None:
             qlen_at, room = 0, -1                  # no route: nothing can go
         else:                                      # the device queue's length and TCP's share
