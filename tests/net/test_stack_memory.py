@@ -195,3 +195,18 @@ def test_releasing_a_kernel_socket_twice_calls_through_the_freed_sockets_ops():
         assert fault.access == "exec"
     else:  # pragma: no cover
         raise AssertionError("a second release went through")
+
+
+def test_a_socks_cached_route_is_its_device_and_is_dropped_when_the_device_goes():
+    k = booted("e1000")
+    sink = StreamSink(StreamPattern(np.random.default_rng(2)))
+    proc, fd, sk = connection(k, sink, 5001)
+    net = k.subsystems["net"]
+    m = k.mmu
+    dev = net.by_owner("e1000").addr
+    assert m.ld32(sk + SOCK.dst_cache) == dev
+    assert m.ld32(sk + SOCK.rcv_saddr) == k.machine.devices["e1000"].host_ip
+    net.unregister_netdev(dev)
+    assert m.ld32(sk + SOCK.dst_cache) == 0                   # dst_ifdown
+    r = k.syscall(proc, net.sys_send, fd, b"x" * 100)
+    assert r == 100 and net.sk_route(sk) is None             # queued; nowhere to go now
