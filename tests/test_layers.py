@@ -25,7 +25,6 @@ FORBIDDEN = {
 }
 #: machine/devices/peer.py borrows the kernel's TCP until the peer host has its own (issue 15,
 #: the netmem branch); every other machine module is held to the rule now.
-PEER = "machine/devices/peer.py"
 
 
 def _resolve(module: str, node: ast.ImportFrom) -> str:
@@ -71,13 +70,7 @@ def violations(layer: str, skip=()) -> list[str]:
 
 @pytest.mark.parametrize("layer", sorted(FORBIDDEN))
 def test_no_layer_imports_a_layer_above_it(layer):
-    assert violations(layer, skip=(PEER,)) == []
-
-
-@pytest.mark.xfail(reason="the peer host borrows the kernel's TCP until it has its own "
-                          "(issue 15, the netmem branch)", strict=False)
-def test_the_peer_host_imports_no_kernel():
-    assert [v for v in violations("machine") if v.startswith(PEER)] == []
+    assert violations(layer) == []
 
 
 def test_the_scan_sees_relative_lazy_and_by_name_imports(tmp_path, monkeypatch):

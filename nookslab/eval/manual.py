@@ -63,16 +63,15 @@ def _with_rmmod(extension: str, mode: str, seed: int, faults: tuple[Fault, ...])
     result, kernel = execute(extension, mode, seed, faults)
     outcome = result.outcome
     if kernel is not None and kernel.verdict is None and extension in kernel.modules:
+        module = None
         try:
             module = kernel.unload(extension)
         except Exception as exc:                     # noqa: BLE001 - reported, never raised
             outcome += f" (rmmod: {type(exc).__name__})"
-        else:
-            if kernel.verdict is not None:
-                outcome = f"crash at rmmod ({kernel.verdict})"
-            elif module.error and "killed by oops" in module.error:
-                # Linux 2.4: the oops killed rmmod; the system runs on
-                outcome = f"oops at rmmod ({module.error})"
+        if kernel.verdict is not None:
+            outcome = f"crash at rmmod ({kernel.verdict})"
+        elif module is not None and module.error and "killed by oops" in module.error:
+            outcome = f"oops at rmmod ({module.error})"   # rmmod died; the system runs on
     return result, kernel, outcome
 
 

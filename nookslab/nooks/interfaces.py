@@ -22,6 +22,7 @@ import dataclasses
 import sys
 from dataclasses import dataclass
 
+from ..kernel.net.netdevice import NET_DEVICE_KERNEL_FIELDS
 from ..kernel.symbols import Arg, Export, ops_members
 from .tracker import TrackedType
 
@@ -63,6 +64,10 @@ PREALLOCATED = {"dev_alloc_skb": 32}
 #: type -> (field of the buffer start, field of its end), read from the object's Layout.
 #: A second field named ``*size``/``*len`` holds the buffer's length instead of its end.
 BUFFER_FIELDS = {"sk_buff": ("head", "end"), "buffer_head": ("b_data", "b_size")}
+#: Fields of a copied object that only the kernel writes (the paper's wrapper writer knows
+#: "which fields may be modified"): a driver's version of them is never copied back, so a
+#: driver that scribbles on its copy of, say, its net_device's ``next`` breaks nothing.
+KERNEL_ONLY_FIELDS = {"net_device": NET_DEVICE_KERNEL_FIELDS}
 #: Objects the kernel passes to an extension entry point that the extension keeps after the
 #: call returns, until it gives them back (the paper: to write a wrapper body one must know
 #: "whether it lives across calls"; C headers do not say): member -> parameter names.

@@ -23,16 +23,32 @@ def net_setup(kernel, proc, extension):
 
     Returns (net subsystem, its NetDevice record, the card, the peer host)."""
     net = kernel.subsystems["net"]
+    nic = kernel.machine.devices[kernel.drivers[extension].device_name]
+    # The lookup walks the kernel's device chain, so it runs in a system call (as `ip link`
+    # would): the one that brings the interface up, or else the one that adds the ARP entry.
+    found = kernel.syscall(proc, _ifup_or_arp, net, extension, nic)
+    if found is None:
+        raise WorkloadFailed(f"{extension} registered no network interface")
+    nd, name, ret, arp_done = found
+    if ret:
+        raise WorkloadFailed(f"ifconfig {name} {ip_ntoa(nic.host_ip)} up failed: {ret}")
+    if not arp_done:
+        kernel.syscall(proc, net.sys_arp_add, nic.peer_ip, nic.peer.mac)
+    return net, nd, nic, nic.peer
+
+
+def _ifup_or_arp(net, extension, nic):
+    """In a system call: find ``extension``'s interface; bring it up if it is down, else add
+    the peer's ARP entry. (record, name, ifconfig's result, whether the ARP entry was added),
+    or None if the extension registered no interface."""
     nd = net.by_owner(extension)
     if nd is None:
-        raise WorkloadFailed(f"{extension} registered no network interface")
-    nic = kernel.machine.devices[kernel.drivers[extension].device_name]
+        return None
+    name = nd.name
     if not nd.up:
-        ret = kernel.syscall(proc, net.sys_ifconfig, nd.name, nic.host_ip)
-        if ret:
-            raise WorkloadFailed(f"ifconfig {nd.name} {ip_ntoa(nic.host_ip)} up failed: {ret}")
-    kernel.syscall(proc, net.sys_arp_add, nic.peer_ip, nic.peer.mac)
-    return net, nd, nic, nic.peer
+        return nd, name, net.sys_ifconfig(name, nic.host_ip), False
+    net.sys_arp_add(nic.peer_ip, nic.peer.mac)
+    return nd, name, 0, True
 
 
 def _connect(kernel, proc, net, nic, port):

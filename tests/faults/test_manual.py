@@ -12,13 +12,12 @@ def test_each_manual_bug_runs_in_a_native_probe_where_the_driver_has_a_live_site
 
 def test_a_kernel_helper_freeing_a_stale_pointer_from_driver_memory_is_refused_under_nooks():
     # e1000 without the memset of its buffer-info array: the close path hands the kernel's
-    # ring purge a slab-poison "sk_buff" pointer. Native Linux frees it (a BUG that kills
-    # rmmod); under Nooks the tracker does not know it as one of the domain's sk_buffs, so it
-    # is refused.
+    # ring purge a slab-poison "sk_buff" pointer. Native Linux's kfree_skb loads through it and
+    # oopses in rmmod (killed; the system runs on); under Nooks the tracker does not know it as
+    # one of the domain's sk_buffs, so it is refused.
     row = run_manual("e1000", "uninitialised heap variable",
                      manual_bugs("e1000")["uninitialised heap variable"])
-    assert row["native"].startswith("oops at rmmod (rmmod killed by oops: kernel BUG: ")
-    assert "0x6b6b6b6b is not a live sk_buff" in row["native"]
+    assert row["native"].startswith("oops at rmmod") and "0x6b6b6b" in row["native"]
     assert row["detected"] and row["recovered"] and not row["nooks"].startswith("crash")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 import nookslab
-from nookslab.kernel.net.tcp import ESTABLISHED, TcpConnection
+from nookslab.machine.devices.peer_tcp import ESTABLISHED, TcpConnection
 from nookslab.machine.clock import Clock
 from nookslab.machine.devices.peer import StreamPattern
 from nookslab.machine.devices.wire import Wire

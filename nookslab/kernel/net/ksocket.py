@@ -6,10 +6,13 @@ daemon loop in kernel threads (``kernel_thread``), and reads the files it serves
 with ``filp_open``/``kernel_read``/``filp_close`` (set_fs(KERNEL_DS)). This subsystem exports those
 calls, with specs, delegating to the inet stack (:mod:`.inet`) and the VFS (:mod:`..vfs`).
 
-- A ``struct socket`` is a small object in kernel memory (type ``socket``); the TCP-lite state
-  behind it is the inet stack's :class:`~.inet.Socket`. Every call here is *non-blocking*, as
-  kHTTPd's sockets were: ``sock_accept`` returns NULL and ``sock_recvmsg`` ``-EAGAIN`` when there
-  is nothing yet; ``sock_release`` sends FIN and returns (the connection lingers in the stack).
+- A socket is the inet stack's ``struct socket`` in kernel memory (type ``socket``), pointing at
+  its ``struct sock`` (:mod:`.sock`); every call reads ``sock->sk`` from it, so a bad socket
+  pointer is met as Linux meets one (a fault, or a call through a garbage ``sock->ops``). Every
+  call here is *non-blocking*, as kHTTPd's sockets were: ``sock_accept`` returns NULL and
+  ``sock_recvmsg`` ``-EAGAIN`` when there is nothing yet; ``sock_release`` sends FIN and returns
+  (the connection lingers in the stack). A sock owned by a kernel thread wakes it on news
+  through ``sk->data_ready``.
 - A kernel thread is a process-context function the kernel schedules from its event loop: the
   thread's function is one pass of its daemon loop; it returns > 0 (did work: run again at once),
   0 (idle: sleep until a socket it owns has news) or < 0 (exit). A wake-up is one context switch.
@@ -19,20 +22,13 @@ calls, with specs, delegating to the inet stack (:mod:`.inet`) and the VFS (:mod
 """
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 
 from .. import errno
 from ..panic import KernelPanic, ProcessKilled
-from ..structs import Layout
 from ..symbols import Arg, buf, callback, export, obj, scalar
-from .inet import SOCK_STREAM, Socket
-from .tcp import CLOSED
-
-#: ``struct socket`` as kernel extensions see it: read-only for them.
-SOCKET = Layout("socket", [("state", "u32"), ("type", "u32"), ("lport", "u32"),
-                           ("flags", "u32")])
-SS_UNCONNECTED, SS_LISTENING, SS_CONNECTED, SS_DISCONNECTING = 1, 2, 3, 4
+from .af_inet import SOCK_STREAM
+from .sock import CLOSED, SOCK, SOCKET, SS_LISTENING
 
 # Costs (cycles) of the Linux 2.4 kernel work our TCP-lite and VFS do not charge, estimates chosen
 # so that one kHTTPd request costs ~110 k cycles natively: the paper's >15,000 pages/s at 96.6%
@@ -63,80 +59,38 @@ class KernelThread:
     runs: int = 0
 
 
-class _WakingQueue(deque):
-    """A listener's accept queue that wakes the kernel thread owning the listener."""
-
-    def __init__(self, wake):
-        super().__init__()
-        self.wake = wake
-
-    def append(self, item) -> None:
-        super().append(item)
-        self.wake()
-
-
-class _WakingIO:
-    """A connection's TCP io that also wakes the owning kernel thread on news (sk->data_ready)."""
-
-    def __init__(self, io, wake):
-        self.io = io
-        self.wake = wake
-
-    def emit(self, conn, flags, seq, ack, window, payload) -> None:
-        self.io.emit(conn, flags, seq, ack, window, payload)
-
-    def can_send(self, conn) -> bool:
-        return self.io.can_send(conn)
-
-    def now(self) -> int:
-        return self.io.now()
-
-    def schedule(self, delay, fn):
-        return self.io.schedule(delay, fn)
-
-    def event(self, conn, what: str) -> None:
-        self.io.event(conn, what)
-        if what in ("data", "eof", "closed", "reset", "timeout"):
-            self.wake()
-
-
-def _nothing() -> None:
-    pass
-
-
 class KernelSocketSubsystem:
     """``ksocket``: kernel sockets, kernel threads and kernel file reads for extensions."""
 
     def __init__(self, kernel):
         self.k = kernel
-        kernel.object_types[SOCKET.name] = SOCKET
-        self.socks: dict[int, tuple[Socket, str]] = {}       # struct socket -> (inet, owner)
+        self.socks: dict[int, str] = {}                      # accounting: struct socket -> owner
         self.threads: dict[int, KernelThread] = {}
         self.files: dict[int, tuple[object, int, str]] = {}  # struct file -> (proc, fd, owner)
         self.next_tid = 1
         self.wakeups = 0
+        self._data_ready = self.sk_data_ready                 # sk->data_ready, bound once
+        self.data_ready_op = kernel.text.address_of(self._data_ready)
 
     @property
     def net(self):
         return self.k.subsystems["net"]
 
     # -- struct socket ----------------------------------------------------------------------
-    def _new_struct(self, sock: Socket, owner: str, state: int) -> int:
-        k = self.k
-        addr = k.heap.kmalloc(SOCKET.size, "kernel")
-        if not addr:
-            return 0
-        m = k.mmu
-        m.fill(addr, 0, SOCKET.size)
-        m.st32(addr + SOCKET.state, state)
-        m.st32(addr + SOCKET.type, sock.kind)
-        m.st32(addr + SOCKET.lport, sock.lport)
-        self.socks[addr] = (sock, owner)
-        return addr
+    def _own(self, sock: int, owner: str) -> int:
+        """Record who holds ``sock`` and let news on its sock wake that owner's thread."""
+        if sock:
+            self.socks[sock] = owner
+            self.k.mmu.st32(self.net.sk_of(sock) + SOCK.data_ready, self.data_ready_op)
+        return sock
 
-    def _sock(self, addr: int):
-        entry = self.socks.get(addr & 0xFFFFFFFF)
-        return None if entry is None else entry[0]
+    def sk_data_ready(self, sk: int) -> None:
+        """A sock held by an extension has news: wake the extension's kernel thread."""
+        owner = self.socks.get(self.k.mmu.ld32(sk + SOCK.socket))
+        if owner is not None:
+            t = self._thread_of(owner)
+            if t is not None:
+                self._wake(t)
 
     def _thread_of(self, owner: str):
         for t in self.threads.values():
@@ -144,47 +98,33 @@ class KernelSocketSubsystem:
                 return t
         return None
 
-    def _waker(self, owner: str):
-        def wake() -> None:
-            t = self._thread_of(owner)
-            if t is not None:
-                self._wake(t)
-        return wake
-
     @export(scalar("kind"), returns=obj("sock", "socket"), creates="socket", owned=True)
     def sock_create(self, kind: int, owner: str = "kernel") -> int:
         """Create a kernel socket (``SOCK_STREAM``); NULL on failure."""
         if kind != SOCK_STREAM:
             return 0
         self.k.charge(SOCK_ALLOC_CYCLES)
-        return self._new_struct(self.net.sock_create(kind, owner), owner, SS_UNCONNECTED)
+        return self._own(self.net.sock_create(kind, owner), owner)
 
     @export(obj("sock", "socket"), scalar("port"), returns=scalar("ret"))
     def sock_bind(self, sock: int, port: int) -> int:
         """Bind a kernel socket to a local port; 0 or -errno."""
-        s = self._sock(sock)
-        if s is None:
-            return -errno.EBADF
         if not 0 < port < 65536:
             return -errno.EINVAL
         # Kernel servers set SO_REUSEADDR: connections still closing on the port do not stop a
         # restarted server from binding it; only another listener does.
-        if port in self.net.listeners:
+        net = self.net
+        sk = net.sk_of(sock)
+        if net.listener_lookup(port):
             return -errno.EADDRINUSE
-        s.lport = port
-        self.k.mmu.st32(sock + SOCKET.lport, port)
+        self.k.mmu.st16(sk + SOCK.num, port)
         return 0
 
     @export(obj("sock", "socket"), scalar("backlog"), returns=scalar("ret"))
     def sock_listen(self, sock: int, backlog: int) -> int:
         """Start listening; connections then queue for :meth:`sock_accept`."""
-        s = self._sock(sock)
-        if s is None:
-            return -errno.EBADF
-        ret = self.net.sock_listen(s)
+        ret = self.net.sock_listen(sock)
         if not ret:
-            owner = self.socks[sock][1]
-            s.accept_queue = _WakingQueue(self._waker(owner))
             self.k.mmu.st32(sock + SOCKET.state, SS_LISTENING)
         return ret
 
@@ -192,35 +132,36 @@ class KernelSocketSubsystem:
             owned=True)
     def sock_accept(self, sock: int, owner: str = "kernel") -> int:
         """The next established connection as a new socket, or NULL if none is waiting."""
-        s = self._sock(sock)
-        if s is None or not s.listening or not s.accept_queue:
+        net = self.net
+        if not net.accept_pending(sock):
             return 0
         self.k.charge(SOCK_ALLOC_CYCLES)
-        new = self.net.sock_accept(s, 0.0)
-        if isinstance(new, int):
+        new = net.sock_accept(sock, 0.0)
+        if new < 0:
             return 0
-        new.conn.io = _WakingIO(new.conn.io, self._waker(owner))
-        new.owner = owner
-        return self._new_struct(new, owner, SS_CONNECTED)
+        return self._own(new, owner)
 
     @export(obj("sock", "socket"), buf("kbuf", "size", "out"), scalar("size"),
             returns=scalar("ret"))
     def sock_recvmsg(self, sock: int, kbuf: int, size: int) -> int:
         """Copy up to ``size`` received bytes into ``kbuf``: bytes copied, 0 at end of stream,
         -EAGAIN when nothing has arrived yet, or -errno."""
-        s = self._sock(sock)
-        if s is None:
-            return -errno.EBADF
-        conn = s.conn
-        if conn is None or size <= 0:
+        net = self.net
+        sk = net.sk_of(sock)
+        m = self.k.mmu
+        if not m.ld32(sk + SOCK.daddr) or size <= 0:
             return -errno.EINVAL
         k = self.k
         k.charge(SOCK_MSG_CYCLES)
-        if conn.readable == 0:
-            if conn.peer_fin:
-                return 0
-            return -errno.ECONNRESET if conn.state == CLOSED else -errno.EAGAIN
-        data = conn.read(min(size, 1 << 16))
+        if not net.lock_sock(sk, 0.0):          # MSG_DONTWAIT: a held lock is "nothing yet"
+            return -errno.EAGAIN
+        if net.tcp_readable(sk) == 0:
+            ret = 0 if net.tcp_peer_fin(sk) else \
+                -errno.ECONNRESET if net.tcp_state(sk) == CLOSED else -errno.EAGAIN
+            net.release_sock(sk)
+            return ret
+        data = net.tcp_read(sk, min(size, 1 << 16))
+        net.release_sock(sk)
         k.charge(k.cost.copy_cost(len(data)))
         k.mmu.write(kbuf, data)
         return len(data)
@@ -228,35 +169,23 @@ class KernelSocketSubsystem:
     @export(obj("sock", "socket"), buf("kbuf", "size"), scalar("size"), returns=scalar("ret"))
     def sock_sendmsg(self, sock: int, kbuf: int, size: int) -> int:
         """Send ``size`` bytes from kernel memory: bytes queued, or -errno."""
-        s = self._sock(sock)
-        if s is None:
-            return -errno.EBADF
         if size <= 0 or size > 1 << 20:
             return -errno.EINVAL
         k = self.k
         k.charge(SOCK_MSG_CYCLES)
-        return self.net.sock_send(s, k.mmu.read(kbuf, size), 0.01)
+        return self.net.sock_send(sock, k.mmu.read(kbuf, size), 0.01)
 
     @export(obj("sock", "socket"), releases="sock")
     def sock_release(self, sock: int) -> None:
-        """Close and free a kernel socket (FIN after the queued data; RST if data is unread)."""
-        entry = self.socks.pop(sock & 0xFFFFFFFF, None)
-        if entry is None:
-            from ..panic import KernelBug
-            raise KernelBug(f"sock_release of bad socket {sock:#010x}")
-        s = entry[0]
-        conn = s.conn
-        self.k.charge(SOCK_RELEASE_CYCLES)
-        if conn is not None and isinstance(conn.io, _WakingIO):
-            conn.io.wake = _nothing             # the owner no longer cares about its news
-        if s.listening or conn is None:
-            self.net.sock_close(s)
-        elif conn.state != CLOSED:
-            if conn.readable:
-                conn.abort()
-            else:
-                conn.close()                # lingers in the stack until the peer's FIN
-        self.k.heap.kfree(sock)
+        """Close and free a kernel socket (FIN after the queued data; RST if data is unread):
+        ``sock->ops->release``, then the socket itself."""
+        k = self.k
+        k.charge(SOCK_RELEASE_CYCLES)
+        release = k.mmu.ld32(sock + SOCKET.ops)
+        if release:
+            k.text.lookup(release)(sock)
+        self.socks.pop(sock & 0xFFFFFFFF, None)
+        k.heap.kfree(sock)
 
     # -- kernel threads ---------------------------------------------------------------------
     @export(callback("fn"), scalar("arg"), Arg("name", "data"), returns=scalar("tid"),
@@ -374,8 +303,7 @@ class KernelSocketSubsystem:
 
     # -- accounting ---------------------------------------------------------------------------
     def held_by(self, owner: str) -> list[str]:
-        held = [f"socket {a:#010x} (port {s.lport})" for a, (s, o) in sorted(self.socks.items())
-                if o == owner]
+        held = [f"socket {a:#010x}" for a, o in sorted(self.socks.items()) if o == owner]
         held += [f"kernel thread {t.name}" for _, t in sorted(self.threads.items())
                  if t.owner == owner]
         held += [f"file {a:#010x}" for a, (_, _, o) in sorted(self.files.items()) if o == owner]

@@ -1,30 +1,38 @@
-"""``struct net_device``, the ``net_device_ops`` table, and the device layer (``net/core/dev.c``).
+"""``struct net_device``, its ``net_device_ops`` and device registration (``net/core/dev.c``).
 
 A driver allocates its net_device (with its private area behind it) with ``alloc_etherdev``,
 fills in what Linux drivers fill in (``base_addr``, ``irq``, ``dev_addr``, ``watchdog_timeo``) and
 registers it with its :class:`NetDeviceOps`. The kernel then calls ``ndo_open`` when the interface
-is brought up, ``ndo_start_xmit`` for every packet (with bottom halves off: an oops there kills
-the system, as in Linux 2.4), ``ndo_tx_timeout`` from its watchdog when a stopped queue does not
-move, and ``ndo_stop`` when it goes down. Received packets come back through ``netif_rx``, which
-queues them for the NET_RX softirq (run as a zero-delay clock event after the interrupt).
+is brought up, ``ndo_start_xmit`` for every packet (see :mod:`.dev`), ``ndo_tx_timeout`` from its
+watchdog when a stopped queue does not move, and ``ndo_stop`` when it goes down.
+
+As in Linux 2.4, the registered devices are the ``dev_base`` chain in simulated memory, linked
+through each net_device's ``next``; every lookup (by name, by route, the transmit softirq) walks
+that chain, and a device's state (up or down, its queue, its address) is read from its
+net_device. The kernel's Python-side :class:`NetDevice` records are caches keyed by address: the
+device's ops table (our function pointers), who registered it (accounting), its watchdog event.
+A corrupted ``next`` therefore sends the walk into whatever memory it names.
 """
 from __future__ import annotations
 
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from .. import errno
 from ..panic import KernelBug
 from ..structs import Layout
 from ..symbols import buf, export, obj, op, ops, ops_table, scalar
-from .skbuff import PACKET_BROADCAST, PACKET_HOST, PACKET_OTHERHOST, SK_BUFF
+from ...machine.mmu import PageFault
+from .skbqueue import SK_BUFF_HEAD, SkbQueue, skb_dequeue
 
 NET_DEVICE = Layout("net_device", [
     ("name", 16), ("base_addr", "u32"), ("irq", "u32"), ("mtu", "u32"), ("flags", "u32"),
     ("state", "u32"), ("priv", "ptr"), ("dev_addr", 8), ("addr_len", "u32"),
     ("trans_start", "u32"), ("watchdog_timeo", "u32"), ("tx_queue_len", "u32"),
     ("ifindex", "u32"), ("magic", "u32"),
+    # the kernel's own fields: the dev_base chain, the device's queueing discipline, its IPv4
+    # configuration (struct in_device) and its registration state
+    ("next", "ptr"), ("qdisc", "ptr"), ("ip_ptr", "ptr"), ("reg_state", "u32"),
 ])
 NET_DEVICE_STATS = Layout("net_device_stats", [
     ("rx_packets", "u32"), ("tx_packets", "u32"), ("rx_bytes", "u32"), ("tx_bytes", "u32"),
@@ -32,6 +40,24 @@ NET_DEVICE_STATS = Layout("net_device_stats", [
     ("multicast", "u32"), ("collisions", "u32"), ("rx_crc_errors", "u32"),
     ("rx_missed_errors", "u32"),
 ])
+#: Fields of net_device only the kernel writes; Nooks' wrappers never copy a driver's version
+#: of them back (the paper's wrapper bodies know "which fields may be modified").
+NET_DEVICE_KERNEL_FIELDS = ("next", "qdisc", "ip_ptr", "reg_state", "magic")
+NETREG_UNINITIALIZED, NETREG_REGISTERED, NETREG_UNREGISTERED = 0, 1, 2
+#: ``struct Qdisc`` (net/pkt_sched.h), one band: its enqueue/dequeue function pointers and its
+#: queue of packets waiting for the driver (pfifo, limited by the device's ``tx_queue_len``).
+QDISC = Layout("Qdisc", [("enqueue", "ptr"), ("dequeue", "ptr"), ("flags", "u32"),
+                         ("handle", "u32"), ("q", SK_BUFF_HEAD.size), ("dev", "ptr")])
+#: ``struct softnet_data``: the NET_RX softirq's input queue (what netif_rx fills).
+SOFTNET_DATA = Layout("softnet_data", [("throttle", "u32"), ("cng_level", "u32"),
+                                       ("avg_blog", "u32"),
+                                       ("input_pkt_queue", SK_BUFF_HEAD.size),
+                                       ("completion_queue", "ptr"), ("output_queue", "ptr")])
+#: The net stack's static data (Linux keeps it in .data/.bss): ``dev_base``, ``softnet_data``
+#: and the raw-socket table's one chain (every raw socket here is ICMP).
+NET_STATICS = Layout("net_statics", [("dev_base", "ptr"), ("softnet_data", SOFTNET_DATA.size),
+                                     ("raw_v4_htable", "ptr")])
+NET_STATICS_DEV_BASE = NET_STATICS.dev_base
 NETDEV_MAGIC = 0x4E455444
 NETDEV_ALIGN = 32
 # dev->state bits (Linux 2.4 <linux/netdevice.h>)
@@ -65,33 +91,99 @@ class NetDeviceOps:
                                        returns=scalar("ret"))
 
 
-@dataclass
 class NetDevice:
-    """The kernel's own record of a registered interface (what ``dev_base`` links in Linux)."""
+    """The kernel's cache of one registered net_device: what C keeps as function pointers (the
+    ops table), who registered it and the watchdog's clock event. Name, state, queue and address
+    are properties that read the net_device in simulated memory."""
 
-    addr: int
-    name: str
-    ops: NetDeviceOps
-    owner: str
-    qdisc: deque = field(default_factory=deque)
-    up: bool = False
-    ip: int = 0
-    tx_timeouts: int = 0
-    watchdog: object = None
+    __slots__ = ("net", "addr", "ops", "owner", "label", "tx_timeouts", "watchdog")
+
+    def __init__(self, net, addr: int, ops: NetDeviceOps, owner: str, label: str):
+        self.net = net
+        self.addr = addr
+        self.ops = ops
+        self.owner = owner
+        self.label = label          # its name when registered, for messages only
+        self.tx_timeouts = 0
+        self.watchdog = None
+
+    @property
+    def name(self) -> str:
+        raw = self.net.k.mmu.read(self.addr + NET_DEVICE.name, 16)
+        return raw.split(b"\0", 1)[0].decode("ascii", "replace")
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self.net.k.mmu.write(self.addr + NET_DEVICE.name, value.encode()[:15].ljust(16, b"\0"))
+        self.label = value
+
+    @property
+    def up(self) -> bool:
+        return bool(self.net.k.mmu.ld32(self.addr + NET_DEVICE.flags) & IFF_UP)
+
+    @property
+    def ip(self) -> int:
+        """The interface's IPv4 address (its first ``in_ifaddr``), 0 if it has none."""
+        return self.net.dev_ipaddr(self.addr)
+
+    @property
+    def qdisc(self) -> SkbQueue:
+        """The device's transmit queue (its qdisc's ``sk_buff_head``)."""
+        k = self.net.k
+        return SkbQueue(k.mmu, k.cpu, k.mmu.ld32(self.addr + NET_DEVICE.qdisc) + QDISC.q)
+
+    def __repr__(self) -> str:
+        return f"<net_device {self.label} at {self.addr:#010x} ({self.owner})>"
 
 
 class NetDeviceFunctions:
-    """Mixin of the net subsystem: net_device registration, queues, receive and the watchdog."""
+    """Mixin of the net subsystem: net_device allocation, the dev_base chain, queue state,
+    open/close and the transmit watchdog."""
 
     def _dev_init(self, kernel) -> None:
-        self.netdevs: dict[int, NetDevice] = {}         # by net_device address
-        self.allocated: dict[int, str] = {}             # alloc_etherdev'd, by address
-        self.backlog: deque = deque()                   # softnet_data's input queue
-        self._rx_scheduled = False
-        self._tx_scheduled = False
-        self.tx_waiters: list[Callable[[], None]] = []
+        self.netdevs: dict[int, NetDevice] = {}         # cache: registered, by address
+        self.allocated: dict[int, str] = {}             # accounting: alloc_etherdev'd, by whom
         for layout in (NET_DEVICE, NET_DEVICE_STATS):
             kernel.object_types[layout.name] = layout
+
+    # -- the dev_base chain -----------------------------------------------------------------
+    def dev_list(self) -> list[int]:
+        """The addresses on the dev_base chain, walked in memory (one CPU step per device)."""
+        m = self.k.mmu
+        step = self.k.cpu.step
+        out = []
+        dev = m.ld32(self.statics + NET_STATICS_DEV_BASE)
+        while dev:
+            step()
+            out.append(dev)
+            dev = m.ld32(dev + NET_DEVICE.next)
+        return out
+
+    def nd_of(self, dev: int) -> NetDevice:
+        """The cached record of the device at ``dev``. An address on the chain that no driver
+        registered is not a net_device: calling its methods jumps through garbage (an oops)."""
+        nd = self.netdevs.get(dev)
+        if nd is None:
+            raise PageFault(dev, "exec", self.k.mmu.domain)
+        return nd
+
+    def devices(self) -> list[NetDevice]:
+        return [self.nd_of(dev) for dev in self.dev_list()]
+
+    def by_name(self, name: str):
+        m = self.k.mmu
+        key = name.encode()[:15].ljust(16, b"\0")
+        for dev in self.dev_list():
+            if m.read(dev + NET_DEVICE.name, 16) == key:
+                return self.nd_of(dev)
+        return None
+
+    def by_owner(self, owner: str):
+        for dev in self.dev_list():
+            nd = self.netdevs.get(dev)
+            if nd is not None and nd.owner == owner:
+                return nd
+        return None
 
     # -- allocation and registration -------------------------------------------------------
     @export(scalar("sizeof_priv"), returns=obj("dev", "net_device", "out", nullable=True),
@@ -123,48 +215,82 @@ class NetDeviceFunctions:
         """Free a net_device from alloc_etherdev (after unregister_netdev)."""
         if self.k.isolation is not None:         # Nooks hook: the tracker knows registrations
             self.k.isolation.check_unregistered("net_device", dev)
-        if dev in self.netdevs:
+        # BUG_ON(dev->reg_state == NETREG_REGISTERED), as Linux's free_netdev; a pointer that is
+        # no net_device at all is the slab's to catch (kfree), as in Linux 2.4's kfree(dev)
+        if self.k.mmu.ld32(dev + NET_DEVICE.reg_state) == NETREG_REGISTERED:
             raise KernelBug(f"free_netdev of registered device {dev:#010x}")
-        if self.allocated.pop(dev, None) is None:
-            raise KernelBug(f"free_netdev of bad net_device {dev:#010x}")
+        self.allocated.pop(dev, None)
         self.k.heap.kfree(dev)
 
     @export(obj("dev", "net_device", "inout"), ops("ops", "net_device_ops"),
             returns=scalar("ret"), owned=True)
     def register_netdev(self, dev: int, ops: NetDeviceOps, owner: str = "kernel") -> int:
-        """Name the device ``ethN`` and make it known; 0, or -EINVAL / -EEXIST."""
-        self.k.charge(self.k.cost.kernel_call * 4)
-        if dev not in self.allocated or ops is None or ops.ndo_start_xmit is None:
+        """Name the device ``ethN``, give it a queue and link it at the tail of dev_base;
+        0, or -EINVAL / -EEXIST / -ENOMEM."""
+        k = self.k
+        k.charge(k.cost.kernel_call * 4)
+        m = k.mmu
+        if ops is None or ops.ndo_start_xmit is None or \
+                m.ld32(dev + NET_DEVICE.magic) != NETDEV_MAGIC:
             return -errno.EINVAL
-        if dev in self.netdevs:
+        if m.ld32(dev + NET_DEVICE.reg_state) == NETREG_REGISTERED:
             return -errno.EEXIST
+        names = set()
+        link = self.statics + NET_STATICS_DEV_BASE     # register_netdevice: walk to the tail
+        d = m.ld32(link)
+        while d:
+            k.cpu.step()
+            names.add(m.read(d + NET_DEVICE.name, 16))
+            link = d + NET_DEVICE.next
+            d = m.ld32(link)
         index = 0
-        names = {d.name for d in self.netdevs.values()}
-        while f"eth{index}" in names:
+        while f"eth{index}".encode().ljust(16, b"\0") in names:
             index += 1
         name = f"eth{index}"
-        m = self.k.mmu
+        q = self.qdisc_create(dev)
+        if not q:
+            return -errno.ENOMEM
         m.write(dev + NET_DEVICE.name, name.encode().ljust(16, b"\0"))
         m.st32(dev + NET_DEVICE.ifindex, index + 2)
-        self.netdevs[dev] = NetDevice(dev, name, ops, owner)
-        self.k.events.add("register", owner, f"netdev {name}")
+        m.st32(dev + NET_DEVICE.qdisc, q)
+        m.st32(dev + NET_DEVICE.next, 0)
+        m.st32(dev + NET_DEVICE.reg_state, NETREG_REGISTERED)
+        m.st32(link, dev)
+        self.netdevs[dev] = NetDevice(self, dev, ops, owner, name)
+        k.events.add("register", owner, f"netdev {name}")
         return 0
 
     @export(obj("dev", "net_device", "inout"))
     def unregister_netdev(self, dev: int) -> None:
-        """Close the device if it is up and forget it."""
-        nd = self.netdevs.get(dev)
-        if nd is None:
-            self.k.events.add("warning", "net", f"unregister_netdev of unknown {dev:#010x}")
+        """Close the device if it is up, unlink it from dev_base and destroy its queue."""
+        k = self.k
+        m = k.mmu
+        link = self.statics + NET_STATICS_DEV_BASE
+        d = m.ld32(link)
+        while d and d != dev:
+            k.cpu.step()
+            link = d + NET_DEVICE.next
+            d = m.ld32(link)
+        if not d:
+            # Linux: "unregister_netdevice: device %s/%p never was registered"
+            k.events.add("warning", "net", f"unregister_netdev of unknown {dev:#010x}")
             return
+        nd = self.nd_of(dev)
         if nd.up:
             self.dev_close(nd)
+        m.st32(link, m.ld32(dev + NET_DEVICE.next))
+        m.st32(dev + NET_DEVICE.next, 0)
+        m.st32(dev + NET_DEVICE.reg_state, NETREG_UNREGISTERED)
         del self.netdevs[dev]
-        self._drop_qdisc(nd)
+        self.dst_ifdown(dev)
+        self.dev_ip_release(dev)
+        q = m.ld32(dev + NET_DEVICE.qdisc)
+        m.st32(dev + NET_DEVICE.qdisc, 0)
+        self.qdisc_destroy(q)
 
     def replace_ops(self, dev: int, ops: NetDeviceOps) -> None:
         """Used by Nooks when it substitutes a table of wrappers."""
-        self.netdevs[dev].ops = ops
+        self.nd_of(dev).ops = ops
 
     # -- queue state (static inlines in Linux 2.4; the read-only ones need no crossing) ------
     def _state(self, dev: int) -> int:
@@ -221,7 +347,6 @@ class NetDeviceFunctions:
         ret = nd.ops.ndo_open(nd.addr) if nd.ops.ndo_open is not None else 0
         if ret:
             return ret
-        nd.up = True
         m = self.k.mmu
         m.st32(nd.addr + NET_DEVICE.flags, m.ld32(nd.addr + NET_DEVICE.flags) | IFF_UP | IFF_RUNNING)
         self._set_state(nd.addr, LINK_STATE_START, True)
@@ -233,7 +358,6 @@ class NetDeviceFunctions:
     def dev_close(self, nd: NetDevice) -> int:
         if not nd.up:
             return 0
-        nd.up = False
         if nd.watchdog is not None:
             nd.watchdog.cancel()
             nd.watchdog = None
@@ -246,124 +370,15 @@ class NetDeviceFunctions:
         return ret
 
     def _drop_qdisc(self, nd: NetDevice) -> None:
-        while nd.qdisc:
-            self.kfree_skb(nd.qdisc.popleft())
-
-    # -- transmit --------------------------------------------------------------------------
-    def dev_queue_xmit(self, nd: NetDevice, skb: int) -> int:
-        """Queue ``skb`` on the device and run the queue; 0, or -ENOBUFS if it was dropped."""
-        k = self.k
-        k.charge(k.cost.net_xmit)
-        if not nd.up or len(nd.qdisc) >= TX_QUEUE_LEN:
-            self.kfree_skb(skb)
-            return -errno.ENOBUFS
-        nd.qdisc.append(skb)
-        self.qdisc_run(nd)
-        return 0
-
-    def qdisc_run(self, nd: NetDevice) -> None:
-        k = self.k
-        cpu = k.cpu
-        while nd.qdisc and nd.up and not self._state(nd.addr) & LINK_STATE_XOFF:
-            skb = nd.qdisc.popleft()
-            self.skb_owner[skb] = nd.owner
-            # dev_queue_xmit holds dev->xmit_lock with bottom halves off: in_interrupt().
-            cpu.in_interrupt += 1
-            try:
-                busy = nd.ops.ndo_start_xmit(skb, nd.addr)
-            except Exception as exc:                       # noqa: BLE001 - the oops path
-                k.oops(exc, f"{nd.name} hard_start_xmit")
-            finally:
-                cpu.in_interrupt -= 1
-            if busy:
-                self.skb_owner[skb] = "kernel"
-                nd.qdisc.appendleft(skb)
-                break
-
-    def can_queue(self, nd: NetDevice) -> bool:
-        return len(nd.qdisc) < TX_QUEUE_LEN // 2
-
-    def _schedule_tx(self) -> None:
-        if not self._tx_scheduled:
-            self._tx_scheduled = True
-            self.k.clock.schedule(0, self.net_tx_action, label="NET_TX softirq")
-
-    def net_tx_action(self) -> None:
-        self._tx_scheduled = False
-        self._softirq(self._tx_work)
-
-    def _tx_work(self) -> None:
-        for nd in list(self.netdevs.values()):
-            self.qdisc_run(nd)
-        for wake in list(self.tx_waiters):
-            wake()
-
-    # -- receive ---------------------------------------------------------------------------
-    @export(obj("skb", "sk_buff", "inout"), obj("dev", "net_device"), returns=scalar("protocol"))
-    def eth_type_trans(self, skb: int, dev: int) -> int:
-        """Set skb->dev, pkt_type and protocol from the Ethernet header and pull it off."""
-        self.k.charge(self.k.cost.kernel_call)
-        self.check_skb(skb)
+        """qdisc_reset: free every packet still queued on the device."""
         m = self.k.mmu
-        data = m.ld32(skb + SK_BUFF.data)
-        if m.ld32(skb + SK_BUFF.len) < 14:
-            return 0
-        header = m.read(data, 14)
-        if header[0] & 1:
-            kind = PACKET_BROADCAST
-        elif header[:6] == m.read(dev + NET_DEVICE.dev_addr, 6):
-            kind = PACKET_HOST
-        else:
-            kind = PACKET_OTHERHOST
-        proto = header[12] << 8 | header[13]
-        m.st32(skb + SK_BUFF.dev, dev)
-        m.st16(skb + SK_BUFF.pkt_type, kind)
-        m.st16(skb + SK_BUFF.protocol, proto)
-        self.skb_pull(skb, 14)
-        return proto
-
-    @export(obj("skb", "sk_buff"), returns=scalar("ret"), releases="skb")
-    def netif_rx(self, skb: int) -> int:
-        """Hand a received packet to the kernel; the NET_RX softirq will process it. 0 = queued."""
-        k = self.k
-        k.charge(k.cost.net_rx // 2)
-        self.check_skb(skb)
-        self.skb_owner[skb] = "kernel"
-        if len(self.backlog) >= 300:                    # netdev_max_backlog
+        q = m.ld32(nd.addr + NET_DEVICE.qdisc) + QDISC.q
+        while True:
+            skb = skb_dequeue(m, q)
+            if not skb:
+                return
+            self.k.cpu.step()
             self.kfree_skb(skb)
-            return 1
-        self.backlog.append(skb)
-        if not self._rx_scheduled:
-            self._rx_scheduled = True
-            k.clock.schedule(0, self.net_rx_action, label="NET_RX softirq")
-        return 0
-
-    def net_rx_action(self) -> None:
-        self._rx_scheduled = False
-        self._softirq(self._rx_work)
-
-    def _rx_work(self) -> None:
-        k = self.k
-        while self.backlog:
-            skb = self.backlog.popleft()
-            k.charge(k.cost.net_rx // 2)
-            self.packet_in(skb)                         # the protocol layer frees the skb
-        self.after_rx_batch()
-
-    def _softirq(self, work: Callable[[], None]) -> None:
-        k = self.k
-        if k.verdict is not None:
-            return
-        cpu = k.cpu
-        cpu.in_interrupt += 1
-        saved = cpu.arm()
-        try:
-            work()
-        except Exception as exc:                           # noqa: BLE001 - the oops path
-            k.oops(exc, "softirq")
-        finally:
-            cpu.disarm(saved)
-            cpu.in_interrupt -= 1
 
     # -- the transmit watchdog (dev_watchdog) -----------------------------------------------
     def _arm_watchdog(self, nd: NetDevice) -> None:
@@ -373,7 +388,7 @@ class NetDeviceFunctions:
 
     def _watchdog(self, nd: NetDevice) -> None:
         nd.watchdog = None
-        if not nd.up or self.k.verdict is not None:
+        if self.k.verdict is not None or self.netdevs.get(nd.addr) is not nd or not nd.up:
             return
         m = self.k.mmu
         timeo = m.ld32(nd.addr + NET_DEVICE.watchdog_timeo)
@@ -382,13 +397,13 @@ class NetDeviceFunctions:
         if state & LINK_STATE_XOFF and not state & LINK_STATE_NOCARRIER and stuck \
                 and nd.ops.ndo_tx_timeout is not None:
             nd.tx_timeouts += 1
-            self.k.events.add("net", nd.owner, f"NETDEV WATCHDOG: {nd.name}: transmit timed out")
+            self.k.events.add("net", nd.owner, f"NETDEV WATCHDOG: {nd.label}: transmit timed out")
             self._softirq(lambda: nd.ops.ndo_tx_timeout(nd.addr))
         if nd.up:
             self._arm_watchdog(nd)
 
     def netdev_held_by(self, owner: str) -> list[str]:
-        held = [f"net_device {d.name}" for d in self.netdevs.values() if d.owner == owner]
+        held = [f"net_device {d.label}" for d in self.netdevs.values() if d.owner == owner]
         held += [f"alloc_etherdev at {a:#010x}" for a, o in sorted(self.allocated.items())
                  if o == owner]
         return held

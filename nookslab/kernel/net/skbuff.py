@@ -20,12 +20,15 @@ SK_BUFF = Layout("sk_buff", [
     ("next", "ptr"), ("prev", "ptr"), ("dev", "ptr"), ("head", "ptr"), ("data", "ptr"),
     ("tail", "ptr"), ("end", "ptr"), ("len", "u32"), ("protocol", "u16"), ("pkt_type", "u16"),
     ("users", "u32"), ("magic", "u32"),
+    # the sk_buff_head the skb is queued on (NULL when on none), its socket, and TCP's
+    # TCP_SKB_CB(skb)->seq / end_seq (kept in skb->cb[] in Linux)
+    ("list", "ptr"), ("sk", "ptr"), ("seq", "u32"), ("end_seq", "u32"),
 ])
-_HEAD = struct.Struct("<7IIHHII20x")
-assert _HEAD.size == 64 and SK_BUFF.magic == 40
+_HEAD = struct.Struct("<7IIHHII4I4x")
+assert _HEAD.size == 64 and SK_BUFF.magic == 40 and SK_BUFF.size <= _HEAD.size
 # field offsets as plain module constants (the skb functions below are on every packet's path)
-_DATA, _TAIL, _END, _LEN, _MAGIC = (SK_BUFF.data, SK_BUFF.tail, SK_BUFF.end, SK_BUFF.len,
-                                    SK_BUFF.magic)
+_DATA, _TAIL, _END, _LEN, _MAGIC, _LIST = (SK_BUFF.data, SK_BUFF.tail, SK_BUFF.end, SK_BUFF.len,
+                                           SK_BUFF.magic, SK_BUFF.list)
 SKB_HEAD_ROOM = 64                   # the sk_buff head occupies the first 64 bytes of its page
 SKB_MAX_ALLOC = PAGE_SIZE - SKB_HEAD_ROOM
 SKB_MAGIC = 0x5CB0F00D               # checked by every skb function (like slab's red zones)
@@ -63,38 +66,50 @@ class SkbFunctions:
         kernel.object_types[SK_BUFF.name] = SK_BUFF
 
     # -- kernel-internal ------------------------------------------------------------------
-    def alloc_skb(self, size: int, owner: str = "kernel") -> int:
+    def alloc_skb(self, size: int, owner: str = "kernel", charge: bool = True) -> int:
+        """An skb with ``size`` bytes of room; 0 if ``size`` is too large. ``charge=False``
+        for socket-buffer skbs whose cost the per-segment TCP constants already include."""
         if size < 0 or size > SKB_MAX_ALLOC:
             return 0
         k = self.k
-        cycles = k.cost.skb_alloc
-        clock = k.clock                        # Kernel.charge, inlined (every skb comes here)
-        clock.now += cycles
-        clock.busy += cycles
+        if charge:
+            cycles = k.cost.skb_alloc
+            clock = k.clock                    # Kernel.charge, inlined (every skb comes here)
+            clock.now += cycles
+            clock.busy += cycles
         pool = self.pool
         page = pool.free.pop() if pool.free else pool.get()     # SkbPool.get, inlined
         skb = page
         head = page + SKB_HEAD_ROOM
         # the whole head in one store: next, prev, dev, head, data, tail, end, len,
-        # protocol, pkt_type, users, magic
+        # protocol, pkt_type, users, magic, list, sk, seq, end_seq
         k.mmu.write(skb, _HEAD.pack(0, 0, 0, head, head, head, page + PAGE_SIZE, 0, 0, 0, 1,
-                                    SKB_MAGIC))
+                                    SKB_MAGIC, 0, 0, 0, 0))
         self.skb_owner[skb] = owner
         return skb
 
+    # The kernel knows an skb by what its memory says: a pointer that is none (a wild one, one
+    # read from a corrupted queue) faults on the first load through it, or fails the magic check
+    # (a BUG, like slab's red zones). ``skb_owner`` is accounting (who holds what), not a check.
     def check_skb(self, skb: int) -> None:
-        if skb not in self.skb_owner or self.k.mmu.ld32(skb + _MAGIC) != SKB_MAGIC:
+        if self.k.mmu.ld32(skb + _MAGIC) != SKB_MAGIC:
             raise KernelBug(f"bad sk_buff {skb:#010x} (freed, corrupted or never allocated)")
 
-    def kfree_skb(self, skb: int) -> None:
+    def kfree_skb(self, skb: int, charge: bool = True) -> None:
         skb &= 0xFFFFFFFF
-        if skb not in self.skb_owner:
-            raise KernelBug(f"kfree_skb: {skb:#010x} is not a live sk_buff (double free?)")
-        self.check_skb(skb)
         k = self.k
-        k.charge(k.cost.skb_free)
-        k.mmu.st32(skb + _MAGIC, SKB_DEAD)
-        del self.skb_owner[skb]
+        m = k.mmu
+        magic = m.ld32(skb + _MAGIC)
+        if magic != SKB_MAGIC:
+            what = "double free" if magic == SKB_DEAD else "freed, corrupted or never allocated"
+            raise KernelBug(f"kfree_skb: {skb:#010x} is not a live sk_buff ({what})")
+        if m.ld32(skb + _LIST):
+            # Linux 2.4's __kfree_skb: "Warning: kfree_skb passed an skb still on a list", BUG()
+            raise KernelBug(f"kfree_skb: {skb:#010x} is still on a list")
+        if charge:
+            k.charge(k.cost.skb_free)
+        m.st32(skb + _MAGIC, SKB_DEAD)
+        self.skb_owner.pop(skb, None)
         if k.isolation is not None:            # Nooks hook: tell the tracker it is gone
             k.isolation.object_freed("sk_buff", skb)
         self.pool.put(skb)
@@ -180,7 +195,7 @@ class SkbFunctions:
         # check_skb, inlined: the same lookup and the same load, in the same order
         m = self.k.mmu
         ld32 = m.ld32
-        if skb not in self.skb_owner or ld32(skb + _MAGIC) != SKB_MAGIC:
+        if ld32(skb + _MAGIC) != SKB_MAGIC:
             raise KernelBug(f"bad sk_buff {skb:#010x} (freed, corrupted or never allocated)")
         data = ld32(skb + _DATA) + len
         if len < 0 or data > ld32(skb + _END):

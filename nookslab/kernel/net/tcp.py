@@ -1,334 +1,268 @@
-"""TCP-lite: the connection state machine that both our kernel and the peer host run.
+"""The kernel's TCP-lite, on control blocks and skb queues in simulated memory.
 
-Enough of TCP for ping's neighbours, bulk streams and HTTP request/response: a three-way
-handshake, sequence numbers and cumulative ACKs, a receive window advertised from free buffer
-space, delayed ACKs (one ACK per ``ack_every`` segments, as Linux's quick-ack-every-second-segment
-rule), go-back-N retransmission on a timeout or three duplicate ACKs, FIN close and RST abort.
-No congestion control: the sender is limited by the receiver's window only (a LAN).
+The same protocol as the peer's (:mod:`nookslab.machine.devices.peer_tcp`): a three-way handshake,
+cumulative ACKs, a receive window advertised from free buffer space, delayed ACKs (one per
+``ACK_EVERY`` segments), go-back-N retransmission on a timeout or three duplicate ACKs, FIN close
+and RST abort; no congestion control (a LAN). But every field lives in the sock
+(:mod:`.sock`), read and written through the MMU, with Linux's 32-bit sequence arithmetic
+(``before``/``after``), and the data lives in skbs:
 
-The state machine knows nothing of packets or memory: its owner supplies an ``io`` object that
-emits segments (the kernel builds an ``sk_buff``; the peer builds a frame), schedules timers on the
-simulated clock and hears events (``"connected"``, ``"data"``, ``"acked"``, ``"eof"``,
-``"closed"``, ``"reset"``, ``"timeout"``). Sequence numbers are kept unwrapped (Python ints) and
-wrapped to 32 bits only on the wire.
+- **send**: ``tcp_sendmsg`` copies the user's bytes into skbs of up to one MSS on the sock's
+  ``write_queue`` (each skb's ``seq``/``end_seq`` are its bytes' sequence numbers); output sends
+  from ``send_head`` (the skb holding ``snd_nxt``) a copy of each segment (Linux transmits a
+  clone) and an ACK frees the skbs it covers from the head of the queue.
+- **receive**: an in-order segment's skb itself, pulled to its payload, is queued on the
+  ``receive_queue``; ``tcp_read`` copies from the skbs at the front and frees the ones it
+  emptied. ``rmem_alloc`` counts the unread bytes (the advertised window is ``rcvbuf`` minus it).
+
+A corrupted link or count in any of these is met by this code as Linux's would meet it: a load
+through a wild pointer faults (in the NET_RX softirq: a panic; in a process's socket call: that
+process dies), a wrong count misleads the windows and limits.
+
+Costs: segments are charged as before (``tcp_out``, ``tcp_in``, the transmitted skb's
+allocation and free, one copy from and to user memory): the constants were estimated for Linux's
+whole per-segment path, socket-buffer management included, so the write-queue skbs and the
+clone copy are not charged again. The loads and stores of these walks are not charged either
+(the cost model charges per operation, not per memory access, everywhere in the kernel).
 """
 from __future__ import annotations
 
-from ...machine.devices.wire import TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN
+from .. import errno
+from ...machine.devices.wire import TCP_ACK, TCP_RST, TCP_SYN
+from .skbqueue import skb_dequeue, skb_peek, skb_queue_tail
+from .skbuff import SK_BUFF
+from .sock import (CLOSE_WAIT, CLOSED, ESTABLISHED, FIN_ACKED, FIN_QUEUED, FIN_WAIT, LAST_ACK,
+                   MASK, PEER_FIN, RTO_ARMED, SOCK, SOCK_DEAD, SYN_RCVD, SYN_SENT)
 
 MSS = 1460
-SYN_SENT, SYN_RCVD, ESTABLISHED = "SYN_SENT", "SYN_RCVD", "ESTABLISHED"
-FIN_WAIT, CLOSE_WAIT, LAST_ACK, CLOSING, CLOSED = (
-    "FIN_WAIT", "CLOSE_WAIT", "LAST_ACK", "CLOSING", "CLOSED")
+ACK_EVERY = 2
 MAX_RETRIES = 12
+RCVBUF = SNDBUF = 256 * 1024
+
+_ST, _UNA, _NXT, _SWND, _WSEQ = SOCK.state, SOCK.snd_una, SOCK.snd_nxt, SOCK.snd_wnd, SOCK.write_seq
+_RNXT, _RWND, _ISN, _FL, _MSS = (SOCK.rcv_nxt, SOCK.rcv_wnd, SOCK.snd_isn, SOCK.tcp_flags,
+                                 SOCK.mss_cache)
+_RMEM, _SBUF, _WMEM, _SHEAD = SOCK.rmem_alloc, SOCK.sndbuf, SOCK.wmem_queued, SOCK.send_head
+_RQ, _WQ = SOCK.receive_queue, SOCK.write_queue
+_SKB_DATA, _SKB_LEN, _SKB_TAIL = SK_BUFF.data, SK_BUFF.len, SK_BUFF.tail
+_SEQ, _END_SEQ = SK_BUFF.seq, SK_BUFF.end_seq
+_HALF = 0x80000000
 
 
-def unwrap(wire: int, ref: int) -> int:
-    """The unwrapped sequence number nearest ``ref`` whose low 32 bits are ``wire``."""
-    d = (wire - ref) & 0xFFFFFFFF
-    return ref + (d - (1 << 32) if d >= 1 << 31 else d)
+def before(a: int, b: int) -> bool:
+    """``a`` comes before ``b`` in 32-bit sequence space (Linux's ``before()``)."""
+    return (a - b) & MASK >= _HALF
 
 
-class TcpConnection:
-    """One TCP-lite connection endpoint.
+def seq_sub(a: int, b: int) -> int:
+    """``a - b`` as a signed 32-bit difference."""
+    d = (a - b) & MASK
+    return d - (1 << 32) if d >= _HALF else d
 
-    Parameters
-    ----------
-    io: emits segments and schedules timers (see the module docstring).
-    lport, rport, raddr: local port, remote port and remote IPv4 address.
-    iss: the initial send sequence number (drawn from a seeded generator by the owner).
-    rcvbuf, sndbuf: buffer sizes in bytes. rto, delack: timeouts in cycles.
-    """
 
-    def __init__(self, io, lport: int, rport: int, raddr: int, iss: int, rto: int, delack: int,
-                 rcvbuf: int = 256 * 1024, sndbuf: int = 256 * 1024, ack_every: int = 2,
-                 mss: int = MSS):
-        self.io = io
-        self.lport, self.rport, self.raddr = lport, rport, raddr
-        self.iss = iss
-        self.rto, self.delack = rto, delack
-        self.rcvbuf, self.sndbuf = rcvbuf, sndbuf
-        self.ack_every, self.mss = ack_every, mss
-        self.state = CLOSED
-        self.snd_una = self.snd_nxt = iss
-        self.snd_wnd = mss
-        self.data0 = iss + 1               # sequence number of _sbuf[_shead]
-        self._sbuf = bytearray()
-        self._shead = 0
-        self.fin_queued = self.fin_sent = self.fin_acked = False
-        self.rcv_nxt = 0
-        self._rbuf = bytearray()
-        self._rhead = 0
-        self.peer_fin = False
-        self.unacked_segs = 0
-        self.last_adv = 0
-        self.dupacks = 0
-        self.retries = 0
-        self.retransmits = 0
-        self.segments_out = 0
-        self._rto_deadline = None
-        self._rto_timer = None
-        self._delack_timer = None
-        self.owner = None                  # the kernel socket or peer application
+class TcpFunctions:
+    """Mixin of the net subsystem: the TCP state machine on socks in memory (the input and
+    output paths are in :mod:`.tcp_input` and :mod:`.tcp_output`)."""
 
-    # -- opening ------------------------------------------------------------------------
-    def connect(self) -> None:
-        self.state = SYN_SENT
-        self.snd_nxt = self.iss + 1
-        self._send_ctl(TCP_SYN, self.iss)
-        self._arm_rto()
+    # -- making connections -------------------------------------------------------------------
+    def tcp_sock(self, lport: int, rport: int, raddr: int, laddr: int = 0) -> int:
+        """A TCP sock for one connection endpoint, not yet hashed; 0 if out of memory."""
+        sk = self.sk_alloc(1, RCVBUF, SNDBUF)
+        if sk:
+            self.tcp_init(sk, lport, rport, raddr, laddr)
+        return sk
 
-    def accept_syn(self, seq: int, window: int) -> None:
+    def tcp_init(self, sk: int, lport: int, rport: int, raddr: int, laddr: int = 0) -> None:
+        """Set a sock up for one connection: ports, addresses, a seeded initial sequence
+        number, the MSS and the timeouts."""
+        iss = int(self.rng.integers(0, 1 << 32))
+        m = self.k.mmu
+        st32 = m.st32
+        m.st16(sk + SOCK.num, lport)
+        m.st16(sk + SOCK.dport, rport)
+        st32(sk + SOCK.daddr, raddr)
+        st32(sk + SOCK.rcv_saddr, laddr)
+        st32(sk + _ISN, iss)
+        st32(sk + _UNA, iss)
+        st32(sk + _NXT, iss)
+        st32(sk + _WSEQ, (iss + 1) & MASK)
+        st32(sk + _SWND, MSS)
+        st32(sk + _MSS, MSS)
+        st32(sk + SOCK.rto, self.rto)
+        st32(sk + SOCK.ato, self.delack)
+
+    def tcp_connect(self, sk: int) -> None:
+        m = self.k.mmu
+        iss = m.ld32(sk + _ISN)
+        m.st32(sk + _ST, SYN_SENT)
+        m.st32(sk + _NXT, (iss + 1) & MASK)
+        self._send_ctl(sk, TCP_SYN, iss)
+        self._arm_rto(sk)
+
+    def tcp_accept_syn(self, sk: int, seq: int, window: int) -> None:
         """A listener got SYN ``seq``: answer SYN|ACK (passive open)."""
-        self.state = SYN_RCVD
-        self.rcv_nxt = seq + 1
-        self.snd_wnd = window
-        self.snd_nxt = self.iss + 1
-        self._send_ctl(TCP_SYN | TCP_ACK, self.iss)
-        self._arm_rto()
+        m = self.k.mmu
+        iss = m.ld32(sk + _ISN)
+        m.st32(sk + _ST, SYN_RCVD)
+        m.st32(sk + _RNXT, (seq + 1) & MASK)
+        m.st32(sk + _SWND, window)
+        m.st32(sk + _NXT, (iss + 1) & MASK)
+        self._send_ctl(sk, TCP_SYN | TCP_ACK, iss)
+        self._arm_rto(sk)
 
-    # -- the application side -------------------------------------------------------------
-    @property
-    def send_space(self) -> int:
-        return self.sndbuf - (len(self._sbuf) - self._shead)
+    # -- the application side -------------------------------------------------------------------
+    def tcp_state(self, sk: int) -> int:
+        return self.k.mmu.ld32(sk + _ST)
 
-    @property
-    def readable(self) -> int:
-        return len(self._rbuf) - self._rhead
+    def tcp_readable(self, sk: int) -> int:
+        return self.k.mmu.ld32(sk + _RMEM)
 
-    @property
-    def unacked(self) -> int:
-        """Bytes queued or in flight that the peer has not acknowledged."""
-        return len(self._sbuf) - self._shead
+    def tcp_send_space(self, sk: int) -> int:
+        m = self.k.mmu
+        return m.ld32(sk + _SBUF) - m.ld32(sk + _WMEM)
 
-    def send(self, data) -> int:
-        """Queue up to ``send_space`` bytes of ``data``; returns how many were taken."""
-        if self.state not in (ESTABLISHED, CLOSE_WAIT) or self.fin_queued:
+    def tcp_peer_fin(self, sk: int) -> bool:
+        return bool(self.k.mmu.ld32(sk + _FL) & PEER_FIN)
+
+    def tcp_fin_acked(self, sk: int) -> bool:
+        return bool(self.k.mmu.ld32(sk + _FL) & FIN_ACKED)
+
+    def tcp_send(self, sk: int, data) -> int:
+        """Queue up to the free send space of ``data`` on the write queue and send what the
+        window allows; bytes taken, or -1 if the connection cannot send."""
+        m = self.k.mmu
+        state = m.ld32(sk + _ST)
+        if state not in (ESTABLISHED, CLOSE_WAIT) or m.ld32(sk + _FL) & FIN_QUEUED:
             return -1
-        n = min(len(data), self.send_space)
+        n = min(len(data), m.ld32(sk + _SBUF) - m.ld32(sk + _WMEM))
         if n > 0:
-            self._sbuf += data[:n]
-            self.output()
+            n = self._queue_data(sk, data, n)
+            self.tcp_output(sk)
         return n
 
-    def read(self, n: int) -> bytes:
-        """Take up to ``n`` bytes of in-order received data."""
-        n = min(n, self.readable)
-        out = bytes(self._rbuf[self._rhead:self._rhead + n])
-        self._rhead += n
-        if self._rhead > 65536 and self._rhead * 2 > len(self._rbuf):
-            del self._rbuf[:self._rhead]
-            self._rhead = 0
-        if self.state in (ESTABLISHED, FIN_WAIT) and \
-                self.window() - self.last_adv >= 2 * self.mss:
-            self.send_ack()                        # window update
-        return out
+    def _queue_data(self, sk: int, data, n: int) -> int:
+        """tcp_sendmsg's copy into write-queue skbs: fill the unsent tail skb to one MSS, then
+        new skbs; ``seq``/``end_seq`` and ``write_seq``/``wmem_queued`` follow."""
+        m = self.k.mmu
+        ld32, st32, write = m.ld32, m.st32, m.write
+        wq = sk + _WQ
+        mss = ld32(sk + _MSS)
+        snd_nxt = ld32(sk + _NXT)
+        write_seq = ld32(sk + _WSEQ)
+        off = 0
+        tail = ld32(wq + 4)
+        if tail != wq and not before(ld32(tail + _SEQ), snd_nxt):      # an unsent tail
+            length = ld32(tail + _SKB_LEN)
+            take = min(mss - length, n)
+            if take > 0:
+                end = ld32(tail + _SKB_TAIL)
+                write(end, data[:take])
+                st32(tail + _SKB_TAIL, end + take)
+                st32(tail + _SKB_LEN, length + take)
+                write_seq = (write_seq + take) & MASK
+                st32(tail + _END_SEQ, write_seq)
+                off = take
+        while off < n:
+            skb = self.alloc_skb(mss, charge=False)
+            if not skb:
+                break
+            take = min(mss, n - off)
+            data_at = ld32(skb + _SKB_DATA)
+            write(data_at, data[off:off + take])
+            st32(skb + _SKB_TAIL, data_at + take)
+            st32(skb + _SKB_LEN, take)
+            st32(skb + _SEQ, write_seq)
+            write_seq = (write_seq + take) & MASK
+            st32(skb + _END_SEQ, write_seq)
+            skb_queue_tail(m, wq, skb)
+            if not ld32(sk + _SHEAD):
+                st32(sk + _SHEAD, skb)
+            off += take
+        st32(sk + _WSEQ, write_seq)
+        st32(sk + _WMEM, ld32(sk + _WMEM) + off)
+        return off
 
-    def close(self) -> None:
+    def tcp_read(self, sk: int, n: int) -> bytes:
+        """Take up to ``n`` bytes of in-order received data off the receive queue."""
+        k = self.k
+        m = k.mmu
+        ld32, st32 = m.ld32, m.st32
+        n = min(n, ld32(sk + _RMEM))
+        rq = sk + _RQ
+        out = bytearray()
+        while len(out) < n:
+            skb = skb_peek(m, rq)
+            if not skb:
+                break
+            k.cpu.step()
+            avail = ld32(skb + _SKB_LEN)
+            take = min(avail, n - len(out))
+            data = ld32(skb + _SKB_DATA)
+            out += m.read(data, take)
+            if take >= avail:
+                skb_dequeue(m, rq)
+                self.kfree_skb(skb)
+            else:
+                st32(skb + _SKB_DATA, data + take)
+                st32(skb + _SKB_LEN, avail - take)
+        got = len(out)
+        st32(sk + _RMEM, (ld32(sk + _RMEM) - got) & MASK)
+        st32(sk + SOCK.copied_seq, (ld32(sk + SOCK.copied_seq) + got) & MASK)
+        if ld32(sk + _ST) in (ESTABLISHED, FIN_WAIT) and \
+                self.tcp_window(sk) - ld32(sk + _RWND) >= 2 * ld32(sk + _MSS):
+            self.tcp_send_ack(sk)                          # window update
+        return bytes(out)
+
+    def tcp_close(self, sk: int) -> None:
         """Half-close: send FIN once every queued byte has gone."""
-        if self.state in (ESTABLISHED, CLOSE_WAIT) and not self.fin_queued:
-            self.fin_queued = True
-            self.state = FIN_WAIT if self.state == ESTABLISHED else LAST_ACK
-            self.output()
-        elif self.state in (SYN_SENT, SYN_RCVD):
-            self.abort()
+        m = self.k.mmu
+        state = m.ld32(sk + _ST)
+        flags = m.ld32(sk + _FL)
+        if state in (ESTABLISHED, CLOSE_WAIT) and not flags & FIN_QUEUED:
+            m.st32(sk + _FL, flags | FIN_QUEUED)
+            m.st32(sk + _ST, FIN_WAIT if state == ESTABLISHED else LAST_ACK)
+            self.tcp_output(sk)
+        elif state in (SYN_SENT, SYN_RCVD):
+            self.tcp_abort(sk)
 
-    def abort(self) -> None:
-        """Send RST and forget the connection (close with unread data, or a timeout)."""
-        if self.state != CLOSED:
-            self.io.emit(self, TCP_RST | TCP_ACK, self.snd_nxt, self.rcv_nxt, 0, b"")
-        self._closed("closed")
+    def tcp_abort(self, sk: int) -> None:
+        """Send RST and end the connection (close with unread data, or a timeout)."""
+        m = self.k.mmu
+        if m.ld32(sk + _ST) != CLOSED:
+            self._emit(sk, TCP_RST | TCP_ACK, m.ld32(sk + _NXT), m.ld32(sk + _RNXT), 0, b"")
+        self._closed(sk, "closed")
+    def _maybe_closed(self, sk: int) -> None:
+        flags = self.k.mmu.ld32(sk + _FL)
+        if flags & FIN_ACKED and flags & PEER_FIN:
+            self._closed(sk, "closed")
 
-    # -- output ---------------------------------------------------------------------------
-    def window(self) -> int:
-        wnd = self.rcvbuf - (len(self._rbuf) - self._rhead)      # rcvbuf - readable
-        return wnd if wnd > 0 else 0
-
-    def send_ack(self) -> None:
-        self.unacked_segs = 0
-        wnd = self.window()
-        self.last_adv = wnd
-        self.io.emit(self, TCP_ACK, self.snd_nxt, self.rcv_nxt, wnd, b"")
-
-    def _send_ctl(self, flags: int, seq: int) -> None:
-        wnd = self.window()
-        self.last_adv = wnd
-        self.io.emit(self, flags, seq, self.rcv_nxt, wnd, b"")
-
-    def output(self) -> None:
-        """Send what the window allows (the owner may say it cannot send more now)."""
-        if self.state in (CLOSED, SYN_SENT, SYN_RCVD):
+    def _closed(self, sk: int, why: str) -> None:
+        m = self.k.mmu
+        m.st32(sk + _ST, CLOSED)
+        m.st32(sk + _FL, m.ld32(sk + _FL) & ~RTO_ARMED)
+        self.tcp_event(sk, why)
+    # -- events -----------------------------------------------------------------------------------
+    def tcp_event(self, sk: int, what: str) -> None:
+        """What Linux does with sk->state_change / sk->data_ready: a passive open joins its
+        listener's accept queue; an ended connection leaves the hash (and, orphaned, is
+        freed); news wakes whoever sleeps on the sock."""
+        m = self.k.mmu
+        if what == "connected":
+            parent = m.ld32(sk + SOCK.listener)
+            if parent:
+                self.accept_enqueue(parent, sk)
+                self.sk_data_ready(parent)
             return
-        io = self.io
-        end = self.data0 + len(self._sbuf) - self._shead
-        limit = self.snd_una + self.snd_wnd
-        mss = self.mss
-        while self.snd_nxt < end and io.can_send(self):
-            n = min(mss, end - self.snd_nxt, limit - self.snd_nxt)
-            if n <= 0 or (n < mss and self.snd_nxt + n < end):
-                break                              # silly-window avoidance: wait for room
-            off = self._shead + self.snd_nxt - self.data0
-            payload = bytes(self._sbuf[off:off + n])
-            flags = TCP_ACK | (TCP_PSH if self.snd_nxt + n == end else 0)
-            wnd = self.window()
-            self.last_adv = wnd
-            self.unacked_segs = 0
-            io.emit(self, flags, self.snd_nxt, self.rcv_nxt, wnd, payload)
-            self.segments_out += 1
-            self.snd_nxt += n
-        if self.fin_queued and not self.fin_sent and self.snd_nxt == end \
-                and io.can_send(self):
-            self.fin_sent = True
-            self._send_ctl(TCP_FIN | TCP_ACK, end)
-            self.snd_nxt = end + 1
-        if self.snd_nxt > self.snd_una or self.snd_nxt < end:
-            self._arm_rto()
+        ended = what in ("closed", "reset", "timeout")
+        if ended:
+            self.sk_unhash(sk)
+            if what != "closed":
+                m.st32(sk + SOCK.err, errno.ECONNRESET if what == "reset" else errno.ETIMEDOUT)
+        self.sk_data_ready(sk)
+        if ended:
+            self.sk_free_if_done(sk)            # an orphan nobody holds goes now
 
-    # -- input ----------------------------------------------------------------------------
-    def input(self, seq: int, ack: int, flags: int, window: int, payload) -> None:
-        """Process one arriving segment (header fields as on the wire, 32-bit)."""
-        if self.state == CLOSED:
-            return
-        if flags & TCP_RST:
-            self._closed("reset")
-            return
-        seq = unwrap(seq, self.rcv_nxt)
-        ack = unwrap(ack, self.snd_una)
-        if self.state == SYN_SENT:
-            if flags & TCP_SYN and flags & TCP_ACK and ack == self.iss + 1:
-                self.rcv_nxt = seq + 1
-                self.snd_una = ack
-                self.snd_wnd = window
-                self.state = ESTABLISHED
-                self.retries = 0
-                self._rto_deadline = None
-                self.send_ack()
-                self.io.event(self, "connected")
-                self.output()
-            return
-        if self.state == SYN_RCVD:
-            if flags & TCP_SYN:
-                self._send_ctl(TCP_SYN | TCP_ACK, self.iss)
-                return
-            if not flags & TCP_ACK or ack != self.iss + 1:
-                return
-            self.snd_una = ack
-            self.state = ESTABLISHED
-            self.retries = 0
-            self._rto_deadline = None
-            self.io.event(self, "connected")
-        if flags & TCP_ACK:
-            self._ack(ack, window, bool(payload) or bool(flags & (TCP_SYN | TCP_FIN)))
-        if self.state == CLOSED:
-            return
-        n = len(payload)
-        if n:
-            if seq == self.rcv_nxt and not self.peer_fin and n <= self.window():
-                self._rbuf += payload
-                self.rcv_nxt += n
-                self.unacked_segs += 1
-                if self.unacked_segs >= self.ack_every:
-                    self.send_ack()
-                elif self._delack_timer is None:
-                    self._delack_timer = self.io.schedule(self.delack, self._on_delack)
-                self.io.event(self, "data")
-            else:
-                self.send_ack()                    # out of order or no room: duplicate ACK
-        if flags & TCP_FIN:
-            if seq + n == self.rcv_nxt and not self.peer_fin:
-                self.rcv_nxt += 1
-                self.peer_fin = True
-                self.send_ack()
-                if self.state == ESTABLISHED:
-                    self.state = CLOSE_WAIT
-                elif self.state == FIN_WAIT:
-                    self.state = CLOSING
-                self.io.event(self, "eof")
-                self._maybe_closed()
-            elif seq + n < self.rcv_nxt:
-                self.send_ack()
-        self.output()
-
-    def _ack(self, ack: int, window: int, carries: bool) -> None:
-        if self.snd_una < ack <= self.snd_nxt:
-            data_end = self.data0 + len(self._sbuf) - self._shead
-            acked = min(ack, data_end) - self.data0
-            if acked > 0:
-                self._shead += acked
-                self.data0 += acked
-                if self._shead > 65536 and self._shead * 2 > len(self._sbuf):
-                    del self._sbuf[:self._shead]
-                    self._shead = 0
-            self.snd_una = ack
-            self.dupacks = 0
-            self.retries = 0
-            self.snd_wnd = window
-            if self.fin_sent and ack == data_end + 1:
-                self.fin_acked = True
-            if self.snd_nxt == self.snd_una and self.snd_nxt >= data_end:
-                self._rto_deadline = None
-            else:
-                self._arm_rto()
-            self.io.event(self, "acked")
-            self._maybe_closed()
-        elif ack == self.snd_una:
-            if not carries and self.snd_nxt > self.snd_una and window == self.snd_wnd:
-                self.dupacks += 1
-                if self.dupacks == 3:              # fast retransmit, go-back-N
-                    self.retransmits += 1
-                    self._go_back()
-            self.snd_wnd = window
-
-    def _maybe_closed(self) -> None:
-        if self.fin_acked and self.peer_fin:
-            self._closed("closed")
-
-    def _closed(self, why: str) -> None:
-        self.state = CLOSED
-        self._rto_deadline = None
-        self.io.event(self, why)
-
-    # -- timers -------------------------------------------------------------------------
-    def _arm_rto(self) -> None:
-        self._rto_deadline = self.io.now() + self.rto
-        if self._rto_timer is None:
-            self._rto_timer = self.io.schedule(self.rto, self._on_rto)
-
-    def _on_rto(self) -> None:
-        self._rto_timer = None
-        if self._rto_deadline is None or self.state == CLOSED:
-            return
-        now = self.io.now()
-        if now < self._rto_deadline:
-            self._rto_timer = self.io.schedule(self._rto_deadline - now, self._on_rto)
-            return
-        self.retries += 1
-        self.retransmits += 1
-        if self.retries > MAX_RETRIES:
-            self.io.emit(self, TCP_RST | TCP_ACK, self.snd_nxt, self.rcv_nxt, 0, b"")
-            self._closed("timeout")
-            return
-        if self.state == SYN_SENT:
-            self._send_ctl(TCP_SYN, self.iss)
-        elif self.state == SYN_RCVD:
-            self._send_ctl(TCP_SYN | TCP_ACK, self.iss)
-        elif self.snd_nxt > self.snd_una:
-            self._go_back()
-        elif self.snd_nxt < self.data0 + self.unacked:  # window probe: an old byte draws an ACK
-            self.io.emit(self, TCP_ACK, self.snd_una - 1, self.rcv_nxt, self.window(), b"")
-        else:                                        # nothing outstanding: the timer stops
-            self.retries = 0
-            self._rto_deadline = None
-            return
-        self._arm_rto()
-
-    def _go_back(self) -> None:
-        self.snd_nxt = self.snd_una
-        if self.fin_sent and not self.fin_acked:
-            self.fin_sent = False
-        self.output()
-
-    def _on_delack(self) -> None:
-        self._delack_timer = None
-        if self.unacked_segs and self.state != CLOSED:
-            self.send_ack()
+    def sk_data_ready(self, sk: int) -> None:
+        fn = self.k.mmu.ld32(sk + SOCK.data_ready)
+        if fn:
+            self.k.text.lookup(fn)(sk)

@@ -1,8 +1,8 @@
 """The peer host at the far end of a NIC's wire: the other machine of the paper's network tests.
 
 SOSP'03 section 5 ran its network benchmarks between two similar machines; our peer is that second
-machine, reduced to what the workloads need. It answers ICMP echo, runs the same TCP-lite as our
-kernel (:mod:`nookslab.kernel.net.tcp`), and hosts small *applications* on connections:
+machine, reduced to what the workloads need. It answers ICMP echo, runs its own TCP-lite
+(:mod:`.peer_tcp`), and hosts small *applications* on connections:
 :class:`StreamSink` (netperf's receiver: ACKs and checks a byte stream), :class:`StreamSource`
 (sends a seeded stream, for receive-stream), and, through :meth:`PeerHost.connect` and
 :meth:`PeerHost.listen`, whatever a later workload needs (an HTTP client, say). The peer is
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...kernel.net.tcp import TcpConnection
+from .peer_tcp import TcpConnection
 from .wire import (ETH_FCS, ETH_ZLEN, ETH_HLEN, ETH_P_IP, ICMP_ECHO, ICMP_ECHOREPLY, IP_HLEN, IPPROTO_ICMP,
                    IPPROTO_TCP, TCP_HLEN, TCP_SYN, eth_header, fcs, icmp_message, ip_header,
                    parse_eth, parse_icmp, parse_ip, parse_tcp, payload_checksum, tcp_header)
