@@ -23,8 +23,6 @@ FORBIDDEN = {
     "drivers": {"nooks", "faults", "workloads"} | ABOVE_ALL,
     "nooks": {"drivers", "workloads", "faults"} | ABOVE_ALL,
 }
-#: machine/devices/peer.py borrows the kernel's TCP until the peer host has its own (issue 15,
-#: the netmem branch); every other machine module is held to the rule now.
 
 
 def _resolve(module: str, node: ast.ImportFrom) -> str:
