@@ -6,6 +6,29 @@ Modelled on Linux 2.4's ``fs/buffer.c`` and ``drivers/ide``: a file system asks 
 reach the disk later, in block order, when the file system is synced, unmounted, or the cache
 needs room (what ``bdflush`` did).
 
+The cache's bookkeeping is kernel data in simulated memory, laid out as ``fs/buffer.c`` lays it
+out, and the kernel walks it through the MMU:
+
+- ``hash_table``: one page of bucket pointers; each bucket is a chain of ``buffer_head`` linked
+  through ``b_next``, each head's ``b_pprev`` pointing at the link that points to it
+  (``__hash_link``/``__hash_unlink``); ``getblk`` finds a block by walking its chain
+  (``__get_hash_table``);
+- ``lru_list[BUF_CLEAN|BUF_DIRTY]``: rings through ``b_next_free``/``b_prev_free``, with
+  ``nr_buffers_type`` counting each, every hashed buffer on the ring its state names
+  (``__refile_buffer``, when it is dirtied and when its I/O completes; 2.4's third ring,
+  ``BUF_LOCKED``, is left out: a buffer under I/O stays where it was). ``bdflush``, ``sync`` and
+  ``fsync_dev`` walk the dirty ring, bounded by its count, as Linux's loops are; eviction walks
+  the clean ring from its oldest end as a clock: a buffer touched since the hand last passed
+  (``BH_Touched``, set by ``getblk``, as 2.2 aged its buffers; 2.4 ages the page beneath) or in
+  use is passed over to the newest end (by moving the ring's head), the first other one goes;
+- ``free_list``: unhashed buffers, a chain through ``b_next_free``.
+
+So a wild store into a ``b_next``, a ``b_pprev`` or a list head corrupts the cache as it would in
+Linux: the next walk follows the bad link (a load through a pointer outside RAM faults; a link
+into other memory scribbles there or loses buffers, so a block gets two buffers and one of them
+goes stale). Python keeps only what is not kernel data here: which pages the pool holds (page
+facts), the IDE request queue and which module holds which reference (for recovery).
+
 The data buffers come from a *dedicated* page pool (its own page owner, never shared with other
 kernel objects), so an isolation layer can grant a file system exactly the pages of the buffer
 cache. ``buffer_head`` structs sit on the kernel heap. The IDE driver is part of the kernel, as in
@@ -14,30 +37,51 @@ PRD table for the bus-master DMA engine and completes requests from its interrup
 """
 from __future__ import annotations
 
-from collections import OrderedDict
+from itertools import islice
+
+import numpy as np
 
 from ..machine.devices.disk import (CMD_READ, CMD_WRITE, IdeDisk, MAX_SECTORS, PRD_EOT,
                                     PRD_SIZE, REG_CMD, REG_COUNT, REG_LBA, REG_PRD, REG_STATUS,
                                     SECTOR_SIZE, STATUS_ERROR)
-from ..machine.memory import PAGE_SIZE, OutOfMemory
+from ..machine.memory import PAGE_SHIFT, PAGE_SIZE, OutOfMemory
 from . import errno
 from .panic import KernelBug
 from .structs import Layout
 from .symbols import Arg, export, obj, scalar
 
-BH_MAGIC = 0x42484541                # "BHEA": lets the integrity sweep spot a trampled head
 BH_UPTODATE = 1
 BH_DIRTY = 2
 BH_LOCK = 4
 BH_REQ = 8
+BH_TOUCHED = 16                      # accessed since the eviction clock last passed
 
 READ = 0
 WRITE = 1
 
+#: ``struct buffer_head`` (include/linux/fs.h, 2.4), the fields this cache uses, in its order.
+#: ``b_size`` is an unsigned short in Linux; a u32 here, so the page tracker reads it whole.
 BUFFER_HEAD = Layout("buffer_head", [
-    ("b_blocknr", "u32"), ("b_size", "u32"), ("b_dev", "u32"), ("b_state", "u32"),
-    ("b_count", "u32"), ("b_data", "ptr"), ("b_magic", "u32"),
+    ("b_next", "ptr"),                             # hash queue list
+    ("b_blocknr", "u32"), ("b_size", "u32"),
+    ("b_list", "u16"),                             # which lru list it is on
+    ("b_dev", "u16"),                              # kdev_t
+    ("b_count", "u32"), ("b_state", "u32"),
+    ("b_next_free", "ptr"), ("b_prev_free", "ptr"),  # lru ring / free list
+    ("b_pprev", "ptr"),                            # the hash link that points here
+    ("b_data", "ptr"),
 ])
+BUF_CLEAN, BUF_DIRTY = 0, 1                        # the lru lists
+NR_LIST = 2
+#: fs/buffer.c's globals: ``lru_list[NR_LIST]``, ``nr_buffers_type[NR_LIST]``, the free list of
+#: 512-byte buffers, how many buffers exist, and where the hash table is.
+BUFFER_LISTS = Layout("buffer_lists", [
+    ("lru_clean", "ptr"), ("lru_dirty", "ptr"),
+    ("nr_clean", "u32"), ("nr_dirty", "u32"),
+    ("free_list", "ptr"), ("nr_free", "u32"), ("nr_buffers", "u32"), ("hash_table", "ptr"),
+])
+BH_HASH_BITS = 10
+BH_HASH_SIZE = 1 << BH_HASH_BITS                   # one page of bucket pointers
 
 HDA = 0x0300                         # kdev_t of /dev/hda: major 3, minor 0
 BLOCK_SIZE = 512                     # the only block size this cache serves (FAT's sector size)
@@ -46,9 +90,34 @@ FLUSH_BATCH = 128                    # dirty buffers bdflush writes per round
 IDE_IRQ = 14
 IO_TIMEOUT_S = 1.0                   # the IDE driver gives up on a request after this long
 
+_NEXT = BUFFER_HEAD.b_next
+_BLOCKNR = BUFFER_HEAD.b_blocknr
+_SIZE = BUFFER_HEAD.b_size
+_LIST = BUFFER_HEAD.b_list
+_DEV = BUFFER_HEAD.b_dev
+_COUNT = BUFFER_HEAD.b_count
+_STATE = BUFFER_HEAD.b_state
+_NEXT_FREE = BUFFER_HEAD.b_next_free
+_PREV_FREE = BUFFER_HEAD.b_prev_free
+_PPREV = BUFFER_HEAD.b_pprev
+_DATA = BUFFER_HEAD.b_data
+_LRU = (BUFFER_LISTS.lru_clean, BUFFER_LISTS.lru_dirty)
+_NR = (BUFFER_LISTS.nr_clean, BUFFER_LISTS.nr_dirty)
+_HASH_MASK = BH_HASH_SIZE - 1
+MASK = 0xFFFFFFFF
 
-class BadBuffer(Exception):
-    """A pointer passed as a ``buffer_head`` is not one (a wild or stale pointer)."""
+
+def bh_hashfn(dev: int, block: int) -> int:
+    """The bucket of ``(dev, block)``: Linux 2.4's ``_hashfn`` mixes shifted device and block
+    bits the same way; these shifts suit a 1024-bucket table (neighbouring blocks land in
+    neighbouring buckets, so a FAT's blocks share no chain)."""
+    return ((dev << 4) ^ (dev << 1) ^ block ^ (block >> 10) ^ (block >> 13)) \
+        & (BH_HASH_SIZE - 1)
+
+
+def dispose_of(state: int) -> int:
+    """The lru list a buffer in ``state`` belongs on (``__refile_buffer``)."""
+    return BUF_DIRTY if state & BH_DIRTY else BUF_CLEAN
 
 
 class IdeDrive:
@@ -70,12 +139,15 @@ class BlockSubsystem:
     def __init__(self, kernel):
         self.k = kernel
         self.mmu = kernel.mmu
-        self.pool_owner = kernel.machine.pages.new_owner("buffer cache")
+        pages = kernel.machine.pages
+        self.pool_owner = pages.new_owner("buffer cache")
         self.pool_pages: list[int] = []
-        self.free_slots: list[int] = []                  # (b_data, bh) of unhashed buffers
-        self.hash: dict[tuple[int, int], int] = {}       # (dev, block) -> bh
-        self.lru: OrderedDict[int, None] = OrderedDict()  # unreferenced hashed buffers, oldest first
-        self.heads: dict[int, int] = {}                  # bh -> b_data (every head ever made)
+        # fs/buffer.c's globals and its hash table (buffer_init: __get_free_pages at boot)
+        self.lists = kernel.heap.kmalloc(BUFFER_LISTS.size, "kernel")
+        self.mmu.fill(self.lists, 0, BUFFER_LISTS.size)
+        self.hash_table = pages.alloc(1, pages.new_owner("buffer hash"))
+        self.mmu.fill(self.hash_table, 0, PAGE_SIZE)
+        self.mmu.st32(self.lists + BUFFER_LISTS.hash_table, self.hash_table)
         self.holds: dict[tuple[int, str], int] = {}      # (bh, owner) -> references held
         self.blocksize: dict[int, int] = {}
         self.drives: dict[int, IdeDrive] = {}
@@ -120,7 +192,7 @@ class BlockSubsystem:
         mmu = self.mmu
         for i, b in enumerate(batch):
             entry = drive.prd + i * PRD_SIZE
-            mmu.st32(entry, mmu.ld32(b + BUFFER_HEAD.b_data))
+            mmu.st32(entry, mmu.ld32(b + _DATA))
             mmu.st16(entry + 4, BLOCK_SIZE)
             mmu.st16(entry + 6, PRD_EOT if i == len(batch) - 1 else 0)
         drive.active = (rw, batch)
@@ -143,12 +215,14 @@ class BlockSubsystem:
         failed = bool(status & STATUS_ERROR)
         drive.errors += failed
         for bh in batch:
-            state = mmu.ld32(bh + BUFFER_HEAD.b_state) & ~(BH_LOCK | BH_REQ)
+            # end_buffer_io_sync: unlock it; here also refiled at once (interrupt context)
+            state = mmu.ld32(bh + _STATE) & ~(BH_LOCK | BH_REQ)
             if rw == READ and not failed:
                 state |= BH_UPTODATE
             if rw == WRITE and failed:
                 state |= BH_DIRTY                           # keep it for another try
-            mmu.st32(bh + BUFFER_HEAD.b_state, state)
+            mmu.st32(bh + _STATE, state)
+            self._refile(bh, state)
         self._ide_start(drive)
 
     def unplug(self) -> None:
@@ -156,18 +230,128 @@ class BlockSubsystem:
         for dev in sorted(self.drives):
             self._ide_start(self.drives[dev])
 
-    # -- buffer heads ----------------------------------------------------------------------
-    def _check_bh(self, bh: int) -> None:
-        if bh not in self.heads:
-            raise BadBuffer(f"{bh:#010x} is not a buffer_head")
-        if self.mmu.ld32(bh + BUFFER_HEAD.b_magic) != BH_MAGIC:
-            raise KernelBug(f"buffer_head at {bh:#010x}: bad magic")
+    # -- the hash chains (in memory) ----------------------------------------------------------
+    def _get_hash_table(self, dev: int, block: int, size: int) -> int:
+        """``__get_hash_table``: walk the block's chain; its buffer_head, or 0."""
+        ld32 = self.mmu.ld32
+        ld16 = self.mmu.ld16
+        step = self.k.cpu.step
+        bh = ld32(self.hash_table + 4 * (((dev << 4) ^ (dev << 1) ^ block ^ (block >> 10)
+                                          ^ (block >> 13)) & _HASH_MASK))   # bh_hashfn
+        while bh:
+            step()
+            if ld32(bh + _BLOCKNR) == block and ld16(bh + _DEV) == dev \
+                    and ld32(bh + _SIZE) == size:
+                return bh
+            bh = ld32(bh + _NEXT)
+        return 0
+
+    def _hash_link(self, bh: int, dev: int, block: int) -> None:
+        """``__hash_link``: put ``bh`` first on its chain."""
+        mmu = self.mmu
+        head = self.hash_table + 4 * bh_hashfn(dev, block)
+        nxt = mmu.ld32(head)
+        mmu.st32(bh + _NEXT, nxt)
+        if nxt:
+            mmu.st32(nxt + _PPREV, bh + _NEXT)
+        mmu.st32(head, bh)
+        mmu.st32(bh + _PPREV, head)
+
+    def _hash_unlink(self, bh: int) -> None:
+        """``__hash_unlink``: take ``bh`` off its chain (through ``b_pprev``)."""
+        mmu = self.mmu
+        pprev = mmu.ld32(bh + _PPREV)
+        if pprev:
+            nxt = mmu.ld32(bh + _NEXT)
+            if nxt:
+                mmu.st32(nxt + _PPREV, pprev)
+            mmu.st32(pprev, nxt)
+            mmu.st32(bh + _PPREV, 0)
+
+    # -- the lru rings and the free list (in memory) ------------------------------------------
+    def _lru_insert(self, bh: int, blist: int) -> None:
+        """``__insert_into_lru_list``: at the ring's tail (its newest end)."""
+        mmu = self.mmu
+        ld32, st32 = mmu.ld32, mmu.st32
+        head_p = self.lists + _LRU[blist]
+        first = ld32(head_p)
+        if not first:
+            st32(head_p, bh)
+            first = bh
+            st32(bh + _PREV_FREE, bh)
+        last = ld32(first + _PREV_FREE)
+        st32(bh + _NEXT_FREE, first)
+        st32(bh + _PREV_FREE, last)
+        st32(last + _NEXT_FREE, bh)
+        st32(first + _PREV_FREE, bh)
+        mmu.st16(bh + _LIST, blist)
+        nr_p = self.lists + _NR[blist]
+        st32(nr_p, ld32(nr_p) + 1)
+
+    def _lru_remove(self, bh: int) -> None:
+        """``__remove_from_lru_list``: off the ring ``b_list`` names (if it is on one)."""
+        mmu = self.mmu
+        ld32, st32 = mmu.ld32, mmu.st32
+        nxt = ld32(bh + _NEXT_FREE)
+        if not nxt:
+            return
+        prev = ld32(bh + _PREV_FREE)
+        blist = mmu.ld16(bh + _LIST)
+        st32(prev + _NEXT_FREE, nxt)
+        st32(nxt + _PREV_FREE, prev)
+        head_p = self.lists + 4 * blist            # &lru_list[b_list], as C indexes it
+        if ld32(head_p) == bh:
+            st32(head_p, 0 if nxt == bh else nxt)
+        st32(bh + _NEXT_FREE, 0)
+        st32(bh + _PREV_FREE, 0)
+        nr_p = self.lists + BUFFER_LISTS.nr_clean + 4 * blist    # &nr_buffers_type[b_list]
+        st32(nr_p, (ld32(nr_p) - 1) & MASK)
+
+    def _refile(self, bh: int, state: int) -> None:
+        """``__refile_buffer``: move ``bh`` to the ring its ``state`` belongs on."""
+        dispose = dispose_of(state)
+        if dispose != self.mmu.ld16(bh + _LIST):
+            self._lru_remove(bh)
+            self._lru_insert(bh, dispose)
+
+    def _lru_walk(self, blist: int):
+        """The buffers on ring ``blist``, oldest first, one at a time: ``nr_buffers_type[blist]``
+        of them from ``lru_list[blist]`` on, as Linux's loops count them (so a broken ring
+        misleads the walk, and cannot make it endless), never more than the cache can hold."""
+        ld32 = self.mmu.ld32
+        first = bh = ld32(self.lists + _LRU[blist])
+        if not bh:
+            return
+        for _ in range(min(ld32(self.lists + _NR[blist]), MAX_BUFFERS)):
+            yield bh
+            bh = ld32(bh + _NEXT_FREE)
+            if bh == first:
+                return
+
+    def _push_free(self, bh: int) -> None:
+        mmu = self.mmu
+        mmu.st32(bh + _NEXT_FREE, mmu.ld32(self.lists + BUFFER_LISTS.free_list))
+        mmu.st32(self.lists + BUFFER_LISTS.free_list, bh)
+        nr_p = self.lists + BUFFER_LISTS.nr_free
+        mmu.st32(nr_p, mmu.ld32(nr_p) + 1)
+
+    def _pop_free(self) -> int:
+        mmu = self.mmu
+        bh = mmu.ld32(self.lists + BUFFER_LISTS.free_list)
+        if bh:
+            mmu.st32(self.lists + BUFFER_LISTS.free_list, mmu.ld32(bh + _NEXT_FREE))
+            mmu.st32(bh + _NEXT_FREE, 0)
+            nr_p = self.lists + BUFFER_LISTS.nr_free
+            mmu.st32(nr_p, (mmu.ld32(nr_p) - 1) & MASK)
+        return bh
 
     def _new_slots(self) -> bool:
         """Grow the pool by one page (eight buffers); False when it is at its limit."""
-        if len(self.heads) >= MAX_BUFFERS:
-            return False
         k = self.k
+        mmu = self.mmu
+        nr_p = self.lists + BUFFER_LISTS.nr_buffers
+        if mmu.ld32(nr_p) >= MAX_BUFFERS:
+            return False
         try:
             page = k.machine.pages.alloc(1, self.pool_owner)
         except OutOfMemory:
@@ -178,34 +362,54 @@ class BlockSubsystem:
         for i in range(PAGE_SIZE // BLOCK_SIZE):
             bh = k.heap.kmalloc(BUFFER_HEAD.size, "kernel")
             if not bh:
-                return bool(self.free_slots)
-            self.mmu.st32(bh + BUFFER_HEAD.b_data, page + i * BLOCK_SIZE)
-            self.mmu.st32(bh + BUFFER_HEAD.b_magic, BH_MAGIC)
-            self.mmu.st32(bh + BUFFER_HEAD.b_count, 0)
-            self.heads[bh] = page + i * BLOCK_SIZE
-            self.free_slots.append(bh)
+                return bool(mmu.ld32(self.lists + BUFFER_LISTS.free_list))
+            mmu.fill(bh, 0, BUFFER_HEAD.size)
+            mmu.st32(bh + _DATA, page + i * BLOCK_SIZE)
+            mmu.st32(bh + _SIZE, BLOCK_SIZE)
+            mmu.st32(nr_p, mmu.ld32(nr_p) + 1)
+            self._push_free(bh)
         return True
 
     def _free_buffer(self) -> int:
         """An unhashed buffer: a free one, a new one, or the oldest clean unused one evicted."""
-        if self.free_slots or self._new_slots():
-            return self.free_slots.pop()
+        bh = self._pop_free()
+        if bh or (self._new_slots() and (bh := self._pop_free())):
+            return bh
         for _ in range(2):
-            for bh in self.lru:
-                state = self.mmu.ld32(bh + BUFFER_HEAD.b_state)
-                if not state & (BH_DIRTY | BH_LOCK):
-                    del self.lru[bh]
-                    key = (self.mmu.ld32(bh + BUFFER_HEAD.b_dev),
-                           self.mmu.ld32(bh + BUFFER_HEAD.b_blocknr))
-                    self.hash.pop(key, None)
-                    return bh
+            bh = self._clock()
+            if bh:
+                return bh
             self._bdflush()
         raise KernelBug("buffer cache exhausted: every buffer is in use")
 
+    def _clock(self) -> int:
+        """Evict a clean buffer: the hand is the clean ring's head (its oldest end); one in use,
+        under I/O or touched since the hand last passed is passed over (its touch cleared) by
+        moving the head past it, so it becomes the newest; the first other one is taken off
+        the hash and the ring. Two turns at most (by ``nr_buffers_type``); 0 if none."""
+        mmu = self.mmu
+        ld32, st32 = mmu.ld32, mmu.st32
+        head_p = self.lists + BUFFER_LISTS.lru_clean
+        for _ in range(2 * min(ld32(self.lists + BUFFER_LISTS.nr_clean), MAX_BUFFERS)):
+            bh = ld32(head_p)
+            if not bh:
+                return 0
+            state = ld32(bh + _STATE)
+            if not ld32(bh + _COUNT) and not state & (BH_DIRTY | BH_LOCK | BH_TOUCHED):
+                self._hash_unlink(bh)
+                self._lru_remove(bh)
+                return bh
+            if state & BH_TOUCHED:
+                st32(bh + _STATE, state & ~BH_TOUCHED)
+            st32(head_p, ld32(bh + _NEXT_FREE))
+        return 0
+
     def _bdflush(self) -> None:
         """Write back the oldest unreferenced dirty buffers and wait for them."""
-        dirty = [bh for bh in self.lru
-                 if self.mmu.ld32(bh + BUFFER_HEAD.b_state) & BH_DIRTY][:FLUSH_BATCH]
+        ld32 = self.mmu.ld32
+        dirty = list(islice((bh for bh in self._lru_walk(BUF_DIRTY)
+                             if not ld32(bh + _COUNT) and ld32(bh + _STATE) & BH_DIRTY),
+                            FLUSH_BATCH))
         for bh in dirty:
             self.submit_bh(WRITE, bh)
         for bh in dirty:
@@ -239,19 +443,21 @@ class BlockSubsystem:
         if drive is None or size != BLOCK_SIZE or not 0 <= block < drive.disk.sectors:
             return 0
         mmu = self.mmu
-        bh = self.hash.get((dev, block))
-        if bh is None:
+        bh = self._get_hash_table(dev, block, size)
+        if not bh:
             bh = self._free_buffer()
-            mmu.st32(bh + BUFFER_HEAD.b_blocknr, block)
-            mmu.st32(bh + BUFFER_HEAD.b_size, size)
-            mmu.st32(bh + BUFFER_HEAD.b_dev, dev)
-            mmu.st32(bh + BUFFER_HEAD.b_state, 0)
-            mmu.st32(bh + BUFFER_HEAD.b_count, 0)
-            self.hash[(dev, block)] = bh
+            mmu.st32(bh + _BLOCKNR, block)
+            mmu.st32(bh + _SIZE, size)
+            mmu.st16(bh + _DEV, dev)
+            mmu.st32(bh + _STATE, 0)
+            mmu.st32(bh + _COUNT, 0)
+            self._hash_link(bh, dev, block)
+            self._lru_insert(bh, BUF_CLEAN)
         else:
-            self._check_bh(bh)
-            self.lru.pop(bh, None)
-        mmu.st32(bh + BUFFER_HEAD.b_count, mmu.ld32(bh + BUFFER_HEAD.b_count) + 1)
+            state = mmu.ld32(bh + _STATE)
+            if not state & BH_TOUCHED:                  # touch_buffer
+                mmu.st32(bh + _STATE, state | BH_TOUCHED)
+        mmu.st32(bh + _COUNT, mmu.ld32(bh + _COUNT) + 1)
         self._hold(bh, owner, 1)
         return bh
 
@@ -264,11 +470,11 @@ class BlockSubsystem:
         bh = self.getblk(dev, block, size, owner)
         if not bh:
             return 0
-        if self.mmu.ld32(bh + BUFFER_HEAD.b_state) & BH_UPTODATE:
+        if self.mmu.ld32(bh + _STATE) & BH_UPTODATE:
             return bh
         self.submit_bh(READ, bh)
         self.wait_on_buffer(bh)
-        if self.mmu.ld32(bh + BUFFER_HEAD.b_state) & BH_UPTODATE:
+        if self.mmu.ld32(bh + _STATE) & BH_UPTODATE:
             return bh
         self.brelse(bh, owner)
         return 0
@@ -279,62 +485,59 @@ class BlockSubsystem:
         self.k.charge(self.k.cost.kernel_call)
         if not bh:
             return
-        self._check_bh(bh)
         mmu = self.mmu
-        count = mmu.ld32(bh + BUFFER_HEAD.b_count)
+        count = mmu.ld32(bh + _COUNT)
         if count == 0:
             self.k.events.add("warning", owner, "VFS: brelse: Trying to free free buffer")
             return
-        mmu.st32(bh + BUFFER_HEAD.b_count, count - 1)
+        mmu.st32(bh + _COUNT, count - 1)
         self._hold(bh, owner, -1)
-        if count == 1:
-            self.lru[bh] = None
-            self.lru.move_to_end(bh)
 
     @export(obj("bh", "buffer_head", "inout"))
     def mark_buffer_dirty(self, bh: int) -> None:
         """The caller changed the buffer's data: write it back later."""
         self.k.charge(self.k.cost.kernel_call)
-        self._check_bh(bh)
-        state = self.mmu.ld32(bh + BUFFER_HEAD.b_state)
-        self.mmu.st32(bh + BUFFER_HEAD.b_state, state | BH_DIRTY | BH_UPTODATE)
+        state = self.mmu.ld32(bh + _STATE)
+        self.mmu.st32(bh + _STATE, state | BH_DIRTY | BH_UPTODATE)
+        if not state & BH_DIRTY:
+            self._refile(bh, state | BH_DIRTY)
 
     @export(obj("bh", "buffer_head", "inout"))
     def mark_buffer_uptodate(self, bh: int) -> None:
         """The caller filled the whole buffer (after getblk): its data is valid."""
         self.k.charge(self.k.cost.kernel_call)
-        self._check_bh(bh)
-        state = self.mmu.ld32(bh + BUFFER_HEAD.b_state)
-        self.mmu.st32(bh + BUFFER_HEAD.b_state, state | BH_UPTODATE)
+        state = self.mmu.ld32(bh + _STATE)
+        self.mmu.st32(bh + _STATE, state | BH_UPTODATE)
 
     @export(scalar("rw"), obj("bh", "buffer_head", "inout"))
     def submit_bh(self, rw: int, bh: int) -> None:
         """Queue a read or write of the buffer; the buffer is locked until the I/O completes."""
         self.k.charge(self.k.cost.kernel_call)
-        self._check_bh(bh)
         mmu = self.mmu
-        state = mmu.ld32(bh + BUFFER_HEAD.b_state)
+        state = mmu.ld32(bh + _STATE)
         if state & BH_LOCK:
             self.wait_on_buffer(bh)
-            state = mmu.ld32(bh + BUFFER_HEAD.b_state)
+            state = mmu.ld32(bh + _STATE)
         if rw == WRITE:
             if not state & BH_DIRTY:
                 return
             state &= ~BH_DIRTY
         elif state & BH_UPTODATE:
             return
-        mmu.st32(bh + BUFFER_HEAD.b_state, state | BH_LOCK | BH_REQ)
-        dev = mmu.ld32(bh + BUFFER_HEAD.b_dev)
-        drive = self.drives[dev]
+        drive = self.drives.get(mmu.ld16(bh + _DEV))
+        if drive is None:                    # a trampled b_dev: no such device (ll_rw_block)
+            self.k.events.add("warning", "kernel", f"ll_rw_block: bad device in buffer_head "
+                                                   f"{bh:#010x}")
+            return
+        mmu.st32(bh + _STATE, state | BH_LOCK | BH_REQ)
         # the queue stays plugged (so neighbours can merge) until someone waits: tq_disk
-        drive.queue.append((mmu.ld32(bh + BUFFER_HEAD.b_blocknr), WRITE if rw else READ, bh))
+        drive.queue.append((mmu.ld32(bh + _BLOCKNR), WRITE if rw else READ, bh))
 
     @export(obj("bh", "buffer_head", "inout"), returns=scalar("ret"))
     def wait_on_buffer(self, bh: int) -> int:
         """Sleep until the buffer's I/O completes; 0, or -EIO if the disk never answers."""
-        self._check_bh(bh)
         k = self.k
-        if not self.mmu.ld32(bh + BUFFER_HEAD.b_state) & BH_LOCK:
+        if not self.mmu.ld32(bh + _STATE) & BH_LOCK:
             return 0
         if k.cpu.in_interrupt:
             raise KernelBug("scheduling while atomic (wait_on_buffer in interrupt context)")
@@ -342,8 +545,7 @@ class BlockSubsystem:
         saved = k.cpu.irq_enabled
         k.cpu.irq_enabled = True                 # schedule() runs others with interrupts on
         deadline = k.clock.now + k.clock.cycles(IO_TIMEOUT_S)
-        done = k.run_until(deadline,
-                           lambda: not self.mmu.ld32(bh + BUFFER_HEAD.b_state) & BH_LOCK)
+        done = k.run_until(deadline, lambda: not self.mmu.ld32(bh + _STATE) & BH_LOCK)
         k.cpu.irq_enabled = saved
         return 0 if done else -errno.EIO
 
@@ -352,7 +554,7 @@ class BlockSubsystem:
         """Write the buffer now if it is dirty, and wait for it; 0 or -EIO."""
         self.submit_bh(WRITE, bh)
         ret = self.wait_on_buffer(bh)
-        if ret == 0 and self.mmu.ld32(bh + BUFFER_HEAD.b_state) & BH_DIRTY:
+        if ret == 0 and self.mmu.ld32(bh + _STATE) & BH_DIRTY:
             return -errno.EIO
         return ret
 
@@ -360,38 +562,46 @@ class BlockSubsystem:
     def fsync_dev(self, dev: int) -> int:
         """Write every dirty buffer of ``dev`` to disk, in block order, and wait; 0 or -EIO."""
         self.k.charge(self.k.cost.kernel_call)
-        mmu = self.mmu
-        dirty = sorted((blk, bh) for (d, blk), bh in self.hash.items()
-                       if d == dev and mmu.ld32(bh + BUFFER_HEAD.b_state) & BH_DIRTY)
+        dirty = self._dirty_of(dev)
         for _, bh in dirty:
             self.submit_bh(WRITE, bh)
         ret = 0
+        ld32 = self.mmu.ld32
         for _, bh in dirty:
             ret = self.wait_on_buffer(bh) or ret
-            if mmu.ld32(bh + BUFFER_HEAD.b_state) & BH_DIRTY:
+            if ld32(bh + _STATE) & BH_DIRTY:
                 ret = -errno.EIO
         return ret
 
     # -- kernel-internal --------------------------------------------------------------------
+    def _dirty_of(self, dev: int | None) -> list[tuple[int, int]]:
+        """(block, bh) of the dirty buffers of ``dev`` (any if None) on the dirty ring, by
+        block."""
+        ld32, ld16 = self.mmu.ld32, self.mmu.ld16
+        return sorted((ld32(bh + _BLOCKNR), bh) for bh in self._lru_walk(BUF_DIRTY)
+                      if (dev is None or ld16(bh + _DEV) == dev)
+                      and ld32(bh + _STATE) & BH_DIRTY)
+
     def dirty_count(self, dev: int | None = None) -> int:
-        return sum(1 for (d, _), bh in self.hash.items() if (dev is None or d == dev)
-                   and self.mmu.ld32(bh + BUFFER_HEAD.b_state) & BH_DIRTY)
+        return len(self._dirty_of(dev))
 
     def invalidate_buffers(self, dev: int) -> list[int]:
         """Forget every unreferenced buffer of ``dev`` (dirty data is dropped, as in Linux);
         returns the blocks still referenced, which stay."""
+        ld32, ld16 = self.mmu.ld32, self.mmu.ld16
         busy = []
-        for (d, block), bh in sorted(self.hash.items()):
-            if d != dev:
-                continue
-            if self.mmu.ld32(bh + BUFFER_HEAD.b_count):
-                busy.append(block)
-                continue
-            del self.hash[(d, block)]
-            self.lru.pop(bh, None)
-            self.mmu.st32(bh + BUFFER_HEAD.b_state, 0)
-            self.free_slots.append(bh)
-        return busy
+        for blist in (BUF_CLEAN, BUF_DIRTY):
+            for bh in list(self._lru_walk(blist)):
+                if ld16(bh + _DEV) != dev:
+                    continue
+                if ld32(bh + _COUNT):
+                    busy.append(ld32(bh + _BLOCKNR))
+                    continue
+                self._hash_unlink(bh)
+                self._lru_remove(bh)
+                self.mmu.st32(bh + _STATE, 0)
+                self._push_free(bh)
+        return sorted(busy)
 
     def release_holds(self, owner: str) -> int:
         """Drop every buffer reference ``owner`` holds (recovery); returns how many."""
@@ -403,6 +613,11 @@ class BlockSubsystem:
                     dropped += 1
         return dropped
 
+    @property
+    def nr_buffers(self) -> int:
+        """How many buffer heads the cache has made (``nr_buffers``, read from memory)."""
+        return self.mmu.ld32(self.lists + BUFFER_LISTS.nr_buffers)
+
     def pool_pages_of(self) -> list[int]:
         """Addresses of the buffer cache's data pages (what Nooks may grant a file system)."""
         return list(self.pool_pages)
@@ -411,17 +626,54 @@ class BlockSubsystem:
         out = []
         for (bh, who), n in sorted(self.holds.items()):
             if who == owner:
-                block = self.mmu.ld32(bh + BUFFER_HEAD.b_blocknr)
+                block = self.mmu.ld32(bh + _BLOCKNR)
                 out.append(f"buffer_head {bh:#010x} (block {block}) x{n}")
         return out
 
     def check(self) -> None:
-        """Integrity sweep: every hashed buffer's head is intact and matches its hash key."""
+        """Integrity sweep (a diagnostic, never run by the kernel on its own): every hash chain
+        links back through ``b_pprev`` and holds only blocks that hash to it, every buffer's
+        data lies in the pool, and every lru ring closes after ``nr_buffers_type`` buffers,
+        each on the ring ``b_list`` names. Raises :class:`KernelBug` at the first break."""
         mmu = self.mmu
-        for (dev, block), bh in self.hash.items():
-            if mmu.ld32(bh + BUFFER_HEAD.b_magic) != BH_MAGIC:
-                raise KernelBug(f"buffer_head at {bh:#010x}: bad magic")
-            if (mmu.ld32(bh + BUFFER_HEAD.b_blocknr) != block
-                    or mmu.ld32(bh + BUFFER_HEAD.b_dev) != dev
-                    or mmu.ld32(bh + BUFFER_HEAD.b_data) != self.heads[bh]):
-                raise KernelBug(f"buffer_head at {bh:#010x}: corrupted (block {block})")
+        ld32, ld16 = mmu.ld32, mmu.ld16
+        pool = {p >> PAGE_SHIFT for p in self.pool_pages}
+        limit = ld32(self.lists + BUFFER_LISTS.nr_buffers)
+        buckets = mmu.read(self.hash_table, 4 * BH_HASH_SIZE)       # one bulk read of the table
+        for i in np.flatnonzero(np.frombuffer(buckets, dtype="<u4")).tolist():
+            link = self.hash_table + 4 * i
+            bh = ld32(link)
+            seen = 0
+            while bh:
+                seen += 1
+                if seen > limit:
+                    raise KernelBug(f"buffer hash chain {i} does not end")
+                if ld32(bh + _PPREV) != link:
+                    raise KernelBug(f"buffer_head at {bh:#010x}: b_pprev does not point back "
+                                    f"(hash chain {i})")
+                dev, block = ld16(bh + _DEV), ld32(bh + _BLOCKNR)
+                if bh_hashfn(dev, block) != i:
+                    raise KernelBug(f"buffer_head at {bh:#010x}: block {block} on hash chain "
+                                    f"{i}, not its own")
+                if ld32(bh + _DATA) >> PAGE_SHIFT not in pool:
+                    raise KernelBug(f"buffer_head at {bh:#010x}: b_data outside the pool")
+                link = bh + _NEXT
+                bh = ld32(link)
+        for blist in (BUF_CLEAN, BUF_DIRTY):
+            first = ld32(self.lists + _LRU[blist])
+            n = ld32(self.lists + _NR[blist])
+            if not first:
+                if n:
+                    raise KernelBug(f"lru list {blist} is empty but counts {n}")
+                continue
+            bh = first
+            for _ in range(min(n, limit)):
+                if ld16(bh + _LIST) != blist:
+                    raise KernelBug(f"buffer_head at {bh:#010x} on lru list {blist} says "
+                                    f"{ld16(bh + _LIST)}")
+                nxt = ld32(bh + _NEXT_FREE)
+                if ld32(nxt + _PREV_FREE) != bh:
+                    raise KernelBug(f"lru list {blist} broken after {bh:#010x}")
+                bh = nxt
+            if bh != first:
+                raise KernelBug(f"lru list {blist} does not close after {n} buffers")
