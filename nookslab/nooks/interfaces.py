@@ -23,6 +23,7 @@ import sys
 from dataclasses import dataclass
 
 from ..kernel.symbols import Arg, Export, ops_members
+from ..kernel.vfs import KERNEL_FIELDS as VFS_KERNEL_FIELDS
 from .tracker import TrackedType
 
 #: Registration -> the call that undoes it, where the name does not say so. A kernel thread
@@ -63,6 +64,12 @@ PREALLOCATED = {"dev_alloc_skb": 32}
 #: type -> (field of the buffer start, field of its end), read from the object's Layout.
 #: A second field named ``*size``/``*len`` holds the buffer's length instead of its end.
 BUFFER_FIELDS = {"sk_buff": ("head", "end"), "buffer_head": ("b_data", "b_size")}
+#: Fields of a copied object that only the kernel writes (the paper's wrapper writer knows
+#: "which fields may be modified"): a driver's version of them is never copied back, so a
+#: driver that scribbles on its copy of, say, a dentry's hash link breaks nothing. For the
+#: file system's objects: the super block's list links, device and ops, the inode and dentry
+#: cache rings, reference counts and hashes (kernel/vfs.py's KERNEL_FIELDS).
+KERNEL_ONLY_FIELDS = dict(VFS_KERNEL_FIELDS)
 #: Objects the kernel passes to an extension entry point that the extension keeps after the
 #: call returns, until it gives them back (the paper: to write a wrapper body one must know
 #: "whether it lives across calls"; C headers do not say): member -> parameter names.

@@ -20,8 +20,8 @@ from functools import partial
 from ..kernel import errno
 from ..kernel.panic import KernelBug, KernelPanic, ProcessKilled
 from ..machine.cpu import Watchdog
-from .interfaces import (BUFFER_FIELDS, DEFERRABLE, IN_DOMAIN, LIVES_ACROSS_CALLS, LOCAL,
-                         MEMORY, PREALLOCATED)
+from .interfaces import (BUFFER_FIELDS, DEFERRABLE, IN_DOMAIN, KERNEL_ONLY_FIELDS,
+                         LIVES_ACROSS_CALLS, LOCAL, MEMORY, PREALLOCATED)
 from .tracker import TrackedObject
 from .xpc import ABORTED, DomainFault, KernelFault, Unwind
 
@@ -51,13 +51,16 @@ class WrapperFactory:
 
     # -- helpers shared by both directions ------------------------------------------------
     def _fields(self, tname: str) -> tuple:
-        """(offset, size, is_pointer) of each field of ``tname``'s Layout."""
+        """(offset, size, is_pointer, kernel_only) of each field of ``tname``'s Layout;
+        ``kernel_only``: the extension may not modify it (never copied back to the kernel)."""
         fields = self._field_cache.get(tname)
         if fields is None:
             layout = self.kernel.object_types.get(tname)
+            only = KERNEL_ONLY_FIELDS.get(tname, ())
             fields = tuple((off, ft if isinstance(ft, int) else (2 if ft == "u16" else
                                                                 1 if ft == "u8" else 4),
-                            ft == "ptr") for off, ft in layout.fields.values()) if layout else ()
+                            ft == "ptr", name in only)
+                           for name, (off, ft) in layout.fields.items()) if layout else ()
             self._field_cache[tname] = fields
         return fields
 
@@ -91,9 +94,11 @@ class WrapperFactory:
         now = bytes(data[src:src + n])
         if now == snap and not initial:
             return
-        for off, size, is_ptr in self._fields(obj.type.name):
+        for off, size, is_ptr, kernel_only in self._fields(obj.type.name):
             piece = now[off:off + size]
             if not initial and piece == snap[off:off + size]:
+                continue
+            if kernel_only and not to_copy:
                 continue
             if is_ptr:
                 value = self._translate(domain, obj, int.from_bytes(piece, "little"), to_copy)
