@@ -116,3 +116,23 @@ def test_under_nooks_the_same_store_into_a_buffer_hash_link_faults_in_vfat_and_i
                  if blk.bh_hashfn(HDA, n) == blk.bh_hashfn(HDA, 0))
     assert in_new_process(sh, b.bread, HDA, other, 512)            # the walk goes through
     assert sh.k.verdict is None
+
+
+def test_under_nooks_vfats_scribble_on_its_copy_of_a_dentrys_links_never_reaches_the_kernel():
+    from nookslab.kernel.dcache import DENTRY, name_hash
+    sh, m = mounted("nooks")
+    ns = sh.k.modules["vfat"].namespace
+    real, st32 = ns["dentry_name"], ns["st32"]
+
+    def scribbling(dentry):                 # vfat_lookup's first look at the dentry (its copy)
+        st32(dentry + DENTRY.d_hash, WILD)
+        st32(dentry + DENTRY.d_parent, WILD)
+        return real(dentry)
+
+    ns["dentry_name"] = scribbling
+    assert sh.call(sh.vfs.sys_stat, "/mnt/new") == -errno.ENOENT
+    root = sh.k.mmu.ld32(m.sb + SUPER_BLOCK.s_root)
+    d = sh.vfs.dcache.d_lookup(root, b"new", name_hash(b"new"))      # the kernel's dentry
+    assert d and sh.k.mmu.ld32(d + DENTRY.d_parent) == root
+    assert sh.k.recoveries == [] and sh.k.verdict is None
+    sh.vfs.check()
