@@ -14,13 +14,14 @@ out, and the kernel walks it through the MMU:
   (``__hash_link``/``__hash_unlink``); ``getblk`` finds a block by walking its chain
   (``__get_hash_table``);
 - ``lru_list[BUF_CLEAN|BUF_DIRTY]``: rings through ``b_next_free``/``b_prev_free``, with
-  ``nr_buffers_type`` counting each, every hashed buffer on the ring its state names
-  (``__refile_buffer``, when it is dirtied and when its I/O completes; 2.4's third ring,
-  ``BUF_LOCKED``, is left out: a buffer under I/O stays where it was). ``bdflush``, ``sync`` and
-  ``fsync_dev`` walk the dirty ring, bounded by its count, as Linux's loops are; eviction walks
-  the clean ring from its oldest end as a clock: a buffer touched since the hand last passed
-  (``BH_Touched``, set by ``getblk``, as 2.2 aged its buffers; 2.4 ages the page beneath) or in
-  use is passed over to the newest end (by moving the ring's head), the first other one goes;
+  ``nr_buffers_type`` counting each and ``b_list`` naming a buffer's ring. A new buffer joins
+  the clean ring; ``__refile_buffer`` moves it to the dirty ring when it is dirtied, and back
+  once written when ``bdflush`` passes it (2.4's third ring, ``BUF_LOCKED``, is left out: a
+  buffer under I/O stays where it was). ``bdflush``, ``sync`` and ``fsync_dev`` walk the dirty
+  ring, bounded by its count, as Linux's loops are. Eviction walks the clean ring from its
+  oldest end as a clock: a buffer in use, under I/O or touched since the hand last passed
+  (``BH_Touched``, set by ``getblk``, as 2.2 aged its buffers; 2.4 ages the page beneath) is
+  passed over to the newest end by moving the ring's head; the first other one goes;
 - ``free_list``: unhashed buffers, a chain through ``b_next_free``.
 
 So a wild store into a ``b_next``, a ``b_pprev`` or a list head corrupts the cache as it would in
@@ -37,7 +38,7 @@ PRD table for the bus-master DMA engine and completes requests from its interrup
 """
 from __future__ import annotations
 
-from itertools import islice
+import struct
 
 import numpy as np
 
@@ -104,6 +105,9 @@ _DATA = BUFFER_HEAD.b_data
 _LRU = (BUFFER_LISTS.lru_clean, BUFFER_LISTS.lru_dirty)
 _NR = (BUFFER_LISTS.nr_clean, BUFFER_LISTS.nr_dirty)
 _HASH_MASK = BH_HASH_SIZE - 1
+#: b_next, b_blocknr, b_size, b_list, b_dev, b_count, b_state: a fresh head's first 24 bytes
+_FRESH = struct.Struct("<IIIHHII")
+assert (_NEXT, _BLOCKNR, _SIZE, _LIST, _DEV, _COUNT, _STATE) == (0, 4, 8, 12, 14, 16, 20)
 MASK = 0xFFFFFFFF
 
 
@@ -215,14 +219,14 @@ class BlockSubsystem:
         failed = bool(status & STATUS_ERROR)
         drive.errors += failed
         for bh in batch:
-            # end_buffer_io_sync: unlock it; here also refiled at once (interrupt context)
+            # end_buffer_io_sync: unlock it (a written buffer goes back to the clean ring when
+            # a walk of the dirty ring passes it, as write_some_buffers refiles it)
             state = mmu.ld32(bh + _STATE) & ~(BH_LOCK | BH_REQ)
             if rw == READ and not failed:
                 state |= BH_UPTODATE
             if rw == WRITE and failed:
                 state |= BH_DIRTY                           # keep it for another try
             mmu.st32(bh + _STATE, state)
-            self._refile(bh, state)
         self._ide_start(drive)
 
     def unplug(self) -> None:
@@ -245,17 +249,6 @@ class BlockSubsystem:
                 return bh
             bh = ld32(bh + _NEXT)
         return 0
-
-    def _hash_link(self, bh: int, dev: int, block: int) -> None:
-        """``__hash_link``: put ``bh`` first on its chain."""
-        mmu = self.mmu
-        head = self.hash_table + 4 * bh_hashfn(dev, block)
-        nxt = mmu.ld32(head)
-        mmu.st32(bh + _NEXT, nxt)
-        if nxt:
-            mmu.st32(nxt + _PPREV, bh + _NEXT)
-        mmu.st32(head, bh)
-        mmu.st32(bh + _PPREV, head)
 
     def _hash_unlink(self, bh: int) -> None:
         """``__hash_unlink``: take ``bh`` off its chain (through ``b_pprev``)."""
@@ -336,11 +329,11 @@ class BlockSubsystem:
         mmu.st32(nr_p, mmu.ld32(nr_p) + 1)
 
     def _pop_free(self) -> int:
+        """Off the free list (its ``b_next_free`` is left for the caller to overwrite)."""
         mmu = self.mmu
         bh = mmu.ld32(self.lists + BUFFER_LISTS.free_list)
         if bh:
             mmu.st32(self.lists + BUFFER_LISTS.free_list, mmu.ld32(bh + _NEXT_FREE))
-            mmu.st32(bh + _NEXT_FREE, 0)
             nr_p = self.lists + BUFFER_LISTS.nr_free
             mmu.st32(nr_p, (mmu.ld32(nr_p) - 1) & MASK)
         return bh
@@ -359,16 +352,27 @@ class BlockSubsystem:
         if k.isolation is not None and hasattr(k.isolation, "buffer_pages_added"):
             k.isolation.buffer_pages_added(page, 1)         # Nooks hook: grantable pages
         self.pool_pages.append(page)
+        # eight heads, each written whole (b_data, b_size, and b_next_free: the free list as
+        # it will be once this one is pushed), then the list head and the counts once
+        free_p = self.lists + BUFFER_LISTS.free_list
+        head = mmu.ld32(free_p)
+        made = 0
         for i in range(PAGE_SIZE // BLOCK_SIZE):
             bh = k.heap.kmalloc(BUFFER_HEAD.size, "kernel")
             if not bh:
-                return bool(mmu.ld32(self.lists + BUFFER_LISTS.free_list))
-            mmu.fill(bh, 0, BUFFER_HEAD.size)
-            mmu.st32(bh + _DATA, page + i * BLOCK_SIZE)
-            mmu.st32(bh + _SIZE, BLOCK_SIZE)
-            mmu.st32(nr_p, mmu.ld32(nr_p) + 1)
-            self._push_free(bh)
-        return True
+                break
+            image = bytearray(BUFFER_HEAD.size)
+            image[_DATA:_DATA + 4] = (page + i * BLOCK_SIZE).to_bytes(4, "little")
+            image[_SIZE:_SIZE + 4] = BLOCK_SIZE.to_bytes(4, "little")
+            image[_NEXT_FREE:_NEXT_FREE + 4] = head.to_bytes(4, "little")
+            mmu.write(bh, bytes(image))
+            head = bh
+            made += 1
+        if made:
+            mmu.st32(free_p, head)
+            for off in (BUFFER_LISTS.nr_free, BUFFER_LISTS.nr_buffers):
+                mmu.st32(self.lists + off, mmu.ld32(self.lists + off) + made)
+        return bool(made) or bool(mmu.ld32(free_p))
 
     def _free_buffer(self) -> int:
         """An unhashed buffer: a free one, a new one, or the oldest clean unused one evicted."""
@@ -405,15 +409,17 @@ class BlockSubsystem:
         return 0
 
     def _bdflush(self) -> None:
-        """Write back the oldest unreferenced dirty buffers and wait for them."""
+        """``write_some_buffers``: write back the oldest unreferenced dirty buffers and wait
+        for them; clean ones it passes, and those it wrote, go back to the clean ring."""
         ld32 = self.mmu.ld32
-        dirty = list(islice((bh for bh in self._lru_walk(BUF_DIRTY)
-                             if not ld32(bh + _COUNT) and ld32(bh + _STATE) & BH_DIRTY),
-                            FLUSH_BATCH))
+        dirty = [bh for bh in self._sweep_dirty_ring() if not ld32(bh + _COUNT)][:FLUSH_BATCH]
         for bh in dirty:
             self.submit_bh(WRITE, bh)
         for bh in dirty:
             self.wait_on_buffer(bh)
+            state = ld32(bh + _STATE)
+            if not state & (BH_DIRTY | BH_LOCK):
+                self._refile(bh, state)
 
     def _hold(self, bh: int, owner: str, delta: int) -> None:
         key = (bh, owner)
@@ -446,18 +452,20 @@ class BlockSubsystem:
         bh = self._get_hash_table(dev, block, size)
         if not bh:
             bh = self._free_buffer()
-            mmu.st32(bh + _BLOCKNR, block)
-            mmu.st32(bh + _SIZE, size)
-            mmu.st16(bh + _DEV, dev)
-            mmu.st32(bh + _STATE, 0)
-            mmu.st32(bh + _COUNT, 0)
-            self._hash_link(bh, dev, block)
+            # its fields and __hash_link: b_next .. b_state in one store, then the back-links
+            head = self.hash_table + 4 * bh_hashfn(dev, block)
+            nxt = mmu.ld32(head)
+            mmu.write(bh, _FRESH.pack(nxt, block, size, BUF_CLEAN, dev, 1, 0))
+            if nxt:
+                mmu.st32(nxt + _PPREV, bh + _NEXT)
+            mmu.st32(head, bh)
+            mmu.st32(bh + _PPREV, head)
             self._lru_insert(bh, BUF_CLEAN)
         else:
             state = mmu.ld32(bh + _STATE)
             if not state & BH_TOUCHED:                  # touch_buffer
                 mmu.st32(bh + _STATE, state | BH_TOUCHED)
-        mmu.st32(bh + _COUNT, mmu.ld32(bh + _COUNT) + 1)
+            mmu.st32(bh + _COUNT, mmu.ld32(bh + _COUNT) + 1)
         self._hold(bh, owner, 1)
         return bh
 
@@ -574,6 +582,19 @@ class BlockSubsystem:
         return ret
 
     # -- kernel-internal --------------------------------------------------------------------
+    def _sweep_dirty_ring(self) -> list[int]:
+        """The dirty buffers on the dirty ring, oldest first; the written ones it passes (clean
+        and unlocked) are refiled to the clean ring on the way (``write_some_buffers``)."""
+        ld32 = self.mmu.ld32
+        dirty = []
+        for bh in list(self._lru_walk(BUF_DIRTY)):
+            state = ld32(bh + _STATE)
+            if state & BH_DIRTY:
+                dirty.append(bh)
+            elif not state & BH_LOCK:
+                self._refile(bh, state)
+        return dirty
+
     def _dirty_of(self, dev: int | None) -> list[tuple[int, int]]:
         """(block, bh) of the dirty buffers of ``dev`` (any if None) on the dirty ring, by
         block."""
@@ -588,19 +609,41 @@ class BlockSubsystem:
     def invalidate_buffers(self, dev: int) -> list[int]:
         """Forget every unreferenced buffer of ``dev`` (dirty data is dropped, as in Linux);
         returns the blocks still referenced, which stay."""
-        ld32, ld16 = self.mmu.ld32, self.mmu.ld16
+        mmu = self.mmu
+        ld32, ld16, st32 = mmu.ld32, mmu.ld16, mmu.st32
         busy = []
+        dropped = []
         for blist in (BUF_CLEAN, BUF_DIRTY):
-            for bh in list(self._lru_walk(blist)):
+            ring = list(self._lru_walk(blist))
+            gone = []
+            for bh in ring:
                 if ld16(bh + _DEV) != dev:
                     continue
                 if ld32(bh + _COUNT):
                     busy.append(ld32(bh + _BLOCKNR))
-                    continue
+                else:
+                    gone.append(bh)
+            if gone and len(gone) == len(ring):         # the whole ring goes (an umount)
+                st32(self.lists + _LRU[blist], 0)
+                st32(self.lists + _NR[blist], 0)
+                for bh in gone:
+                    st32(bh + _PREV_FREE, 0)
+            else:
+                for bh in gone:
+                    self._lru_remove(bh)
+            for bh in gone:
                 self._hash_unlink(bh)
-                self._lru_remove(bh)
-                self.mmu.st32(bh + _STATE, 0)
-                self._push_free(bh)
+                st32(bh + _STATE, 0)
+            dropped += gone
+        if dropped:                                     # onto the free list, in that order
+            free_p = self.lists + BUFFER_LISTS.free_list
+            head = ld32(free_p)
+            for bh in dropped:
+                st32(bh + _NEXT_FREE, head)
+                head = bh
+            st32(free_p, head)
+            nr_p = self.lists + BUFFER_LISTS.nr_free
+            st32(nr_p, ld32(nr_p) + len(dropped))
         return sorted(busy)
 
     def release_holds(self, owner: str) -> int:

@@ -140,7 +140,7 @@ class FsType:
     owner: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Mount:
     """A mounted file system as the kernel just read it from its ``vfsmount`` (``mnt``) and
     ``super_block`` (``sb``): a snapshot for one call, never consulted in place of memory."""
