@@ -239,11 +239,16 @@ class BlockSubsystem:
         """``__get_hash_table``: walk the block's chain; its buffer_head, or 0."""
         ld32 = self.mmu.ld32
         ld16 = self.mmu.ld16
-        step = self.k.cpu.step
+        cpu = self.k.cpu
+        step = cpu.step
         bh = ld32(self.hash_table + 4 * (((dev << 4) ^ (dev << 1) ^ block ^ (block >> 10)
                                           ^ (block >> 13)) & _HASH_MASK))   # bh_hashfn
+        n = 0
         while bh:
-            step()
+            step()                       # a chain bent into a loop hangs here, as in Linux
+            n += 1
+            if n > MAX_BUFFERS:          # ...also where no watchdog is armed
+                cpu.spin("a buffer hash chain that never ends")
             if ld32(bh + _BLOCKNR) == block and ld16(bh + _DEV) == dev \
                     and ld32(bh + _SIZE) == size:
                 return bh

@@ -22,7 +22,8 @@ import numpy as np
 
 from ..machine.memory import PAGE_SIZE
 from .chrdev import INODE
-from .list import INIT_LIST_HEAD, list_add, list_add_tail, list_del_init, list_walk
+from .list import (RING_MAX, INIT_LIST_HEAD, list_add, list_add_tail, list_del_init,
+                   list_walk)
 from .structs import Layout
 
 NAME_MAX = 255
@@ -91,7 +92,7 @@ class Dcache:
         mmu = self.mmu
         ld32 = mmu.ld32
         n = len(raw)
-        for link in list_walk(mmu, self.bucket(parent, h), self.k.cpu.step):
+        for link in list_walk(mmu, self.bucket(parent, h), self.k.cpu):
             d = link - _D_HASH
             if ld32(d + _D_NAME_HASH) == h and ld32(d + _D_PARENT) == parent \
                     and ld32(d + _D_NAME_LEN) == n and mmu.read(d + _D_NAME, n) == raw:
@@ -130,7 +131,7 @@ class Dcache:
     def children(self, d: int) -> list[int]:
         """``d``'s children, oldest first (a walk of its ``d_subdirs``)."""
         return [link - _D_CHILD for link in list_walk(self.mmu, d + _D_SUBDIRS,
-                                                      self.k.cpu.step)]
+                                                      self.k.cpu)]
 
     def tree(self, root: int) -> list[int]:
         """Every dentry under ``root`` and ``root`` itself, children before their parent (the
@@ -141,6 +142,8 @@ class Dcache:
             d, expanded = stack.pop()
             if expanded:
                 out.append(d)
+                if len(out) > RING_MAX:         # links bent into a loop: a hang
+                    self.k.cpu.spin("a dentry tree walk that never ends")
                 continue
             stack.append((d, True))
             stack.extend((c, False) for c in reversed(self.children(d)))
@@ -170,7 +173,7 @@ class InodeCache:
     def find(self, sb: int, ino: int) -> int:
         """``find_inode``: the hashed inode ``ino`` of ``sb``, or 0."""
         ld32 = self.mmu.ld32
-        for link in list_walk(self.mmu, self.bucket(sb, ino), self.k.cpu.step):
+        for link in list_walk(self.mmu, self.bucket(sb, ino), self.k.cpu):
             inode = link - _I_HASH
             if ld32(inode + _I_INO) == ino and ld32(inode + _I_SB) == sb:
                 return inode
@@ -221,13 +224,12 @@ class InodeCache:
     def dirty_of(self, sb: int) -> list[int]:
         """The dirty inodes of ``sb``, oldest first (a walk of ``s_dirty``)."""
         return [link - _I_LIST for link in list_walk(self.mmu, sb + self.s_dirty,
-                                                     self.k.cpu.step)]
+                                                     self.k.cpu)]
 
     def of_sb(self, sb: int) -> list[int]:
         """Every in-core inode of ``sb`` (``invalidate_inodes``: the in-use and dirty rings)."""
         ld32 = self.mmu.ld32
-        step = self.k.cpu.step
-        found = [link - _I_LIST for link in list_walk(self.mmu, self.in_use, step)
+        found = [link - _I_LIST for link in list_walk(self.mmu, self.in_use, self.k.cpu)
                  if ld32(link - _I_LIST + _I_SB) == sb]
         return found + self.dirty_of(sb)
 

@@ -37,12 +37,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..machine.mmu import PageFault
+from ..machine.cpu import Watchdog
+from ..machine.mmu import CpuFault, PageFault
 from . import errno
 from .chrdev import FILE, INODE, FileOperations
 from .dcache import (DENTRY, DENTRY_KERNEL_FIELDS, I_DIRTY, INODE_KERNEL_FIELDS, NAME_MAX,
                      Dcache, InodeCache, buckets_of, name_hash)
-from .list import INIT_LIST_HEAD, list_add_tail, list_del_init, list_walk
+from .list import RING_MAX, INIT_LIST_HEAD, list_add_tail, list_del_init, list_walk
 from .panic import KernelBug
 from .structs import Layout
 from .symbols import Arg, buf, data, export, obj, op, ops, ops_table, scalar
@@ -213,12 +214,12 @@ class VfsSubsystem(FileSyscalls):
     def _super_blocks(self) -> list[int]:
         """Every super block, in mount order (a walk of ``super_blocks``)."""
         return [link - SUPER_BLOCK.s_list for link in list_walk(
-            self.mmu, self.globals + VFS_GLOBALS.super_blocks, self.k.cpu.step)]
+            self.mmu, self.globals + VFS_GLOBALS.super_blocks, self.k.cpu)]
 
     def _vfsmounts(self) -> list[int]:
         """Every ``vfsmount``, in mount order (a walk of ``vfsmntlist``)."""
         return [link - VFSMOUNT.mnt_list for link in list_walk(
-            self.mmu, self.globals + VFS_GLOBALS.vfsmntlist, self.k.cpu.step)]
+            self.mmu, self.globals + VFS_GLOBALS.vfsmntlist, self.k.cpu)]
 
     def _fs_of(self, sb: int) -> FsType:
         """``sb->s_type``: what the pointer names in the kernel's text table (a bad one faults,
@@ -275,8 +276,14 @@ class VfsSubsystem(FileSyscalls):
 
     @property
     def mounts(self) -> dict[str, Mount]:
-        """Mount point -> :class:`Mount`, read off ``vfsmntlist`` now."""
+        """Mount point -> :class:`Mount`, read off ``vfsmntlist`` now (kernel-side; a program
+        asks :meth:`sys_mounts` in a system call)."""
         return {m.path: m for m in (self._mount(mnt) for mnt in self._vfsmounts())}
+
+    def sys_mounts(self) -> list[Mount]:
+        """What ``/proc/mounts`` lists, in mount order (run inside ``kernel.syscall``: a bent
+        ``vfsmntlist`` is met by the process that reads it)."""
+        return [self._mount(mnt) for mnt in self._vfsmounts()]
 
     # -- exported: inodes and dentries ----------------------------------------------------------
     @export(obj("sb", "super_block"), returns=Arg("inode", "object", "inode", nullable=True),
@@ -666,7 +673,10 @@ class VfsSubsystem(FileSyscalls):
 
     def held_by(self, owner: str) -> list[str]:
         held = [f"filesystem {n}" for n, fs in sorted(self.fs_types.items()) if fs.owner == owner]
-        held += [f"mount {m.path} ({m.fs.name})" for m in self.mounts_of(owner)]
+        try:
+            held += [f"mount {m.path} ({m.fs.name})" for m in self.mounts_of(owner)]
+        except (CpuFault, Watchdog) as exc:          # an accounting query: say so, never raise
+            held.append(f"mount list unreadable ({exc})")
         return held
 
     def check(self) -> None:
@@ -675,26 +685,28 @@ class VfsSubsystem(FileSyscalls):
         hash ring link back (``next->prev`` is the member) and close at their heads. Raises
         :class:`KernelBug` at the first break."""
         g = self.globals
-        for head, name in ((g + VFS_GLOBALS.super_blocks, "super_blocks"),
-                           (g + VFS_GLOBALS.vfsmntlist, "vfsmntlist"),
+        for head, name in ((g + VFS_GLOBALS.vfsmntlist, "vfsmntlist"),
                            (g + VFS_GLOBALS.inode_in_use, "inode_in_use")):
             self._check_ring(head, name)
-        for sb in self._super_blocks():
+        for link in self._check_ring(g + VFS_GLOBALS.super_blocks, "super_blocks"):
+            sb = link - SUPER_BLOCK.s_list
             self._check_ring(sb + SUPER_BLOCK.s_dirty, f"s_dirty of {sb:#010x}")
         for table, name in ((self.dcache.table, "dentry hash"), (self.icache.table, "inode hash")):
             for head in buckets_of(self.mmu, table):
                 self._check_ring(head, name)
 
-    def _check_ring(self, head: int, name: str) -> None:
+    def _check_ring(self, head: int, name: str) -> list[int]:
+        """The ring's links, each checked to link back; :class:`KernelBug` if one does not or
+        the ring does not close."""
         ld32 = self.mmu.ld32
-        pos, seen = head, 0
+        pos, links = head, []
         while True:
             nxt = ld32(pos)
             if ld32(nxt + 4) != pos:
                 raise KernelBug(f"{name} ring broken after {pos:#010x}")
             pos = nxt
             if pos == head:
-                return
-            seen += 1
-            if seen > 1 << 16:
+                return links
+            links.append(pos)
+            if len(links) > RING_MAX:
                 raise KernelBug(f"{name} ring does not return to its head")

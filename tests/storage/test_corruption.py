@@ -136,3 +136,16 @@ def test_under_nooks_vfats_scribble_on_its_copy_of_a_dentrys_links_never_reaches
     assert d and sh.k.mmu.ld32(d + DENTRY.d_parent) == root
     assert sh.k.recoveries == [] and sh.k.verdict is None
     sh.vfs.check()
+
+
+def test_natively_a_mount_list_bent_into_a_loop_hangs_the_next_walk_and_the_sweep_says_so():
+    from nookslab.kernel.panic import KernelBug, KernelPanic
+    sh, m = mounted("native")
+    stray_store(sh, m.mnt + VFSMOUNT.mnt_list, m.mnt + VFSMOUNT.mnt_list)   # next = itself
+    sh.call(sh.vfs.sys_stat, "/mnt/new")
+    with pytest.raises(KernelPanic):
+        in_new_process(sh, sh.vfs.sys_open, "/mnt/kept", O_RDONLY)
+    assert sh.k.verdict.kind == "hang" and "no progress" in sh.k.verdict.cause
+    with pytest.raises(KernelBug, match="vfsmntlist ring broken"):
+        sh.vfs.check()
+    assert sh.vfs.held_by("vfat")[-1].startswith("mount list unreadable")
