@@ -50,7 +50,6 @@ class FileSyscalls:
     """The system calls on paths and files (mixed into the VFS subsystem)."""
 
     def sys_open(self, path: str, flags: int = O_RDONLY, mode: int = 0o644) -> int:
-        k = self.k
         walked = self._walk(path, parent_only=True)
         if walked[0] is None:
             if walked[1] == -errno.EEXIST:           # the mount point itself

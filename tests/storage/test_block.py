@@ -3,6 +3,7 @@ import pytest
 
 import nookslab as nl
 from nookslab.kernel import block as blk
+from nookslab.kernel import buffer
 from nookslab.kernel.block import BH_DIRTY, BH_UPTODATE, BUFFER_HEAD, HDA
 from nookslab.kernel.panic import KernelBug, ProcessKilled
 
@@ -58,7 +59,7 @@ def test_dirty_buffers_reach_the_disk_on_fsync_dev_in_one_merged_request(k):
 
 
 def test_a_full_cache_writes_back_and_evicts_old_buffers(k, monkeypatch):
-    monkeypatch.setattr(blk, "MAX_BUFFERS", 16)
+    monkeypatch.setattr(buffer, "MAX_BUFFERS", 16)
     b = k.subsystems["block"]
     proc = k.spawn("t")
     for n in range(40):
