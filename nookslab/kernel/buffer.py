@@ -85,6 +85,7 @@ _DATA = BUFFER_HEAD.b_data
 _LRU = (BUFFER_LISTS.lru_clean, BUFFER_LISTS.lru_dirty)
 _NR = (BUFFER_LISTS.nr_clean, BUFFER_LISTS.nr_dirty)
 _HASH_MASK = BH_HASH_SIZE - 1
+assert _DEV == _LIST + 2 and not _LIST & 3        # b_list | b_dev << 16: one aligned word
 #: b_next, b_blocknr, b_size, b_list, b_dev, b_count, b_state: a fresh head's first 24 bytes
 _FRESH = struct.Struct("<IIIHHII")
 assert (_NEXT, _BLOCKNR, _SIZE, _LIST, _DEV, _COUNT, _STATE) == (0, 4, 8, 12, 14, 16, 20)
@@ -124,21 +125,20 @@ class BufferLists:
     def _get_hash_table(self, dev: int, block: int, size: int) -> int:
         """``__get_hash_table``: walk the block's chain; its buffer_head, or 0."""
         ld32 = self.mmu.ld32
-        ld16 = self.mmu.ld16
         cpu = self.k.cpu
         step = cpu.step
         bh = ld32(self.hash_table + 4 * (((dev << 4) ^ (dev << 1) ^ block ^ (block >> 10)
                                           ^ (block >> 13)) & _HASH_MASK))   # bh_hashfn
         n = 0
         while bh:
-            step()                       # a chain bent into a loop hangs here, as in Linux
-            n += 1
-            if n > MAX_BUFFERS:          # ...also where no watchdog is armed
-                cpu.spin("a buffer hash chain that never ends")
-            if ld32(bh + _BLOCKNR) == block and ld16(bh + _DEV) == dev \
-                    and ld32(bh + _SIZE) == size:
+            if ld32(bh + _BLOCKNR) == block and ld32(bh + _LIST) >> 16 == dev \
+                    and ld32(bh + _SIZE) == size:       # b_dev: the high half of that word
                 return bh
             bh = ld32(bh + _NEXT)
+            step()                       # a back-edge: a chain bent into a loop hangs here,
+            n += 1                       # as in Linux, and where no watchdog is armed too
+            if n > MAX_BUFFERS:
+                cpu.spin("a buffer hash chain that never ends")
         return 0
 
     def _hash_unlink(self, bh: int) -> None:
@@ -180,7 +180,7 @@ class BufferLists:
         if not nxt:
             return
         prev = ld32(bh + _PREV_FREE)
-        blist = mmu.ld16(bh + _LIST)
+        blist = ld32(bh + _LIST) & 0xFFFF
         st32(prev + _NEXT_FREE, nxt)
         st32(nxt + _PREV_FREE, prev)
         head_p = self.lists + 4 * blist            # &lru_list[b_list], as C indexes it
@@ -194,7 +194,7 @@ class BufferLists:
     def _refile(self, bh: int, state: int) -> None:
         """``__refile_buffer``: move ``bh`` to the ring its ``state`` belongs on."""
         dispose = dispose_of(state)
-        if dispose != self.mmu.ld16(bh + _LIST):
+        if dispose != self.mmu.ld32(bh + _LIST) & 0xFFFF:         # b_list
             self._lru_remove(bh)
             self._lru_insert(bh, dispose)
 

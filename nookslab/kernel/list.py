@@ -59,18 +59,18 @@ RING_MAX = 1 << 16
 
 def list_walk(m, head: int, cpu) -> Iterator[int]:
     """The links of the ring at ``head``, first to last (``list_for_each_safe``: the next link
-    is read before a member is handed out, so it may be unlinked). Each member is a CPU step
-    (``cpu.step``): a ring that never returns to its head hangs the walk until the watchdog
-    fires, or ``RING_MAX`` members have gone by."""
+    is read before a member is handed out, so it may be unlinked). Each move to the next member
+    is a CPU step (``cpu.step``): a ring that never returns to its head hangs the walk until the
+    watchdog fires, or ``RING_MAX`` members have gone by."""
     ld32 = m.ld32
     step = cpu.step
     pos = ld32(head + NEXT)
     n = 0
     while pos != head:
-        step()
-        n += 1
-        if n > RING_MAX:
-            cpu.spin("a list walk that never returns to its head")
         nxt = ld32(pos + NEXT)
         yield pos
         pos = nxt
+        step()                           # the loop's back-edge
+        n += 1
+        if n > RING_MAX:
+            cpu.spin("a list walk that never returns to its head")
