@@ -163,10 +163,14 @@ class Namespace:
         if not ret and (not root or mmu.ld32(root + DENTRY.d_sb) != sb
                         or not self._inode_of(root)):
             ret = -errno.EINVAL
-        mnt = 0
+        mnt = devname = dirname = 0
         if not ret:
             mnt = k.heap.kmalloc(VFSMOUNT.size, "kernel")
-            ret = 0 if mnt else -errno.ENOMEM
+            devname, dirname = self._kstrdup(str(dev_name)), self._kstrdup(path)
+            if not (mnt and devname and dirname):
+                for addr in (mnt, devname, dirname):
+                    k.heap.kfree(addr)                  # NULL is ignored
+                ret = -errno.ENOMEM
         if ret:
             self._teardown(sb)
             return ret if ret < 0 else -errno.EINVAL
@@ -174,8 +178,8 @@ class Namespace:
         mmu.st32(mnt + VFSMOUNT.mnt_sb, sb)
         mmu.st32(mnt + VFSMOUNT.mnt_root, root)
         mmu.st32(mnt + VFSMOUNT.mnt_count, 1)
-        mmu.st32(mnt + VFSMOUNT.mnt_devname, self._kstrdup(str(dev_name)))
-        mmu.st32(mnt + VFSMOUNT.mnt_dirname, self._kstrdup(path))
+        mmu.st32(mnt + VFSMOUNT.mnt_devname, devname)
+        mmu.st32(mnt + VFSMOUNT.mnt_dirname, dirname)
         list_add_tail(mmu, mnt + VFSMOUNT.mnt_list, self.globals + VFS_GLOBALS.vfsmntlist)
         k.events.add("mount", fs.owner, f"{fs.name} on {path} (dev {dev:#06x})")
         return 0
