@@ -12,10 +12,23 @@ wall-clock; on an idle host the two agree. Host timing belongs here only: it mea
 simulator, not the simulated machine. A report, never a pass/fail test. Target (issue 3): a
 trial-sized run (load + run + unload; boot, which is mostly zeroing the simulated RAM, is shown
 apart as in bench_net) takes at most 20 ms.
+
+``--against TREE`` compares this source tree with another checkout of nookslab (an older commit
+unpacked with ``git archive``, say) in one run: the trial-sized measurement runs in a fresh
+process per tree, alternating, ``--rounds`` times, so both see the same load; it prints each
+tree's median, the ratio, and whether both simulated the same files, seconds and CPU share.
+
+    python benchmarks/bench_vfat.py [--against TREE] [--mode native|nooks] [--rounds N]
 """
 from __future__ import annotations
 
+import argparse
+import os
+import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import nookslab
 
@@ -70,5 +83,60 @@ def main() -> int:
     return 0
 
 
+#: Run in a fresh interpreter on one tree: the mean host CPU ms of 5 trial-sized runs (seeds
+#: 0..4, after a warm-up) and what the last one simulated.
+_TRIAL = """
+import sys, time, nookslab
+mode, seconds = sys.argv[1], float(sys.argv[2])
+def one(seed, s):
+    k = nookslab.boot(mode=mode, seed=seed)
+    t = time.process_time()
+    k.load("vfat"); r = k.run("compile-local", seconds=s); k.unload("vfat")
+    return time.process_time() - t, r
+one(0, 0.01)
+runs = [one(seed, seconds) for seed in range(5)]
+r = runs[-1][1]
+print(sum(t for t, _ in runs) / len(runs) * 1e3, r.operations, r.seconds, r.cpu_util)
+"""
+
+
+def against(other: Path, mode: str, rounds: int) -> int:
+    """Trial-sized runs of this tree and ``other``, alternating in fresh processes."""
+    trees = {"this tree": Path(__file__).resolve().parents[1], "other": other.resolve()}
+    ms: dict[str, list[float]] = {name: [] for name in trees}
+    sim: dict[str, tuple] = {}
+    print(f"compile-local on vfat, {mode}, trial-sized runs ({TRIAL_SECONDS} s), host CPU ms "
+          f"(mean of 5 seeds per sample), {rounds} rounds alternating; load average "
+          f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    for _ in range(rounds):
+        for name, root in trees.items():
+            env = dict(os.environ, PYTHONPATH=str(root), PYTHONHASHSEED="0")
+            out = subprocess.run([sys.executable, "-c", _TRIAL, mode, str(TRIAL_SECONDS)],
+                                 cwd=root, env=env, capture_output=True, text=True)
+            if out.returncode:
+                raise SystemExit(f"{name} ({root}) failed:\n{out.stderr[-2000:]}")
+            value, *simulated = out.stdout.split()
+            ms[name].append(float(value))
+            sim[name] = tuple(simulated)
+    for name, root in trees.items():
+        print(f"{name:<10} {statistics.median(ms[name]):7.2f} ms median  "
+              f"({', '.join(f'{v:.1f}' for v in ms[name])})  {root}")
+    ratio = statistics.median(ms["this tree"]) / statistics.median(ms["other"])
+    same = "the same" if sim["this tree"] == sim["other"] else "DIFFERENT"
+    print(f"this tree / other: {ratio:.2f}x; simulated results (files, seconds, CPU share) "
+          f"{same}: {sim['this tree']} vs {sim['other']}")
+    return 0
+
+
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--against", type=Path, help="another nookslab source tree to compare")
+    parser.add_argument("--mode", default="native", choices=("native", "nooks"))
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    if args.against is not None:
+        if not (args.against / "nookslab" / "__init__.py").is_file():
+            parser.error(f"--against {args.against}: no nookslab package there "
+                         f"(expected {args.against / 'nookslab' / '__init__.py'})")
+        raise SystemExit(against(args.against, args.mode, max(1, args.rounds)))
     raise SystemExit(main())

@@ -13,10 +13,13 @@ from .structs import Layout
 from .symbols import buf, data, export, obj, op, ops, ops_table, scalar
 
 # The VFS (kernel/vfs.py) uses the same two structs for files on disk: the fields after
-# f_rdev / i_private were added for it (Linux 2.4 keeps one struct file and one struct inode).
+# f_rdev / i_private, and the inode's two leading rings, were added for it (Linux 2.4 keeps one
+# struct file and one struct inode; the rings are the inode cache's, kernel/dcache.py).
 FILE = Layout("file", [("f_flags", "u32"), ("f_pos", "u32"), ("f_count", "u32"),
                        ("private_data", "ptr"), ("f_rdev", "u32"), ("f_dentry", "ptr")])
-INODE = Layout("inode", [("i_ino", "u32"), ("i_rdev", "u32"), ("i_size", "u32"),
+INODE = Layout("inode", [("i_hash", "ptr"), ("i_hash_prev", "ptr"),   # list_head i_hash
+                         ("i_list", "ptr"), ("i_list_prev", "ptr"),   # list_head i_list
+                         ("i_ino", "u32"), ("i_rdev", "u32"), ("i_size", "u32"),
                          ("i_mode", "u32"), ("i_nlink", "u32"), ("i_private", "ptr"),
                          ("i_sb", "ptr"), ("i_count", "u32"), ("i_state", "u32"),
                          ("i_blocks", "u32"), ("i_mtime", "u32"), ("u", 32)])

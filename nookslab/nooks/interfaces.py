@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from ..kernel.net.netdevice import NET_DEVICE_KERNEL_FIELDS
 from ..kernel.symbols import Arg, Export, ops_members
+from ..kernel.vfs import KERNEL_FIELDS as VFS_KERNEL_FIELDS
 from .tracker import TrackedType
 
 #: Registration -> the call that undoes it, where the name does not say so. A kernel thread
@@ -66,8 +67,10 @@ PREALLOCATED = {"dev_alloc_skb": 32}
 BUFFER_FIELDS = {"sk_buff": ("head", "end"), "buffer_head": ("b_data", "b_size")}
 #: Fields of a copied object that only the kernel writes (the paper's wrapper writer knows
 #: "which fields may be modified"): a driver's version of them is never copied back, so a
-#: driver that scribbles on its copy of, say, its net_device's ``next`` breaks nothing.
-KERNEL_ONLY_FIELDS = {"net_device": NET_DEVICE_KERNEL_FIELDS}
+#: driver that scribbles on its copy of, say, its net_device's ``next`` or a dentry's hash link
+#: breaks nothing. For the file system's objects: the super block's list links, device and ops,
+#: the inode and dentry cache rings, reference counts and hashes (kernel/vfs.py's KERNEL_FIELDS).
+KERNEL_ONLY_FIELDS = {"net_device": NET_DEVICE_KERNEL_FIELDS, **VFS_KERNEL_FIELDS}
 #: Objects the kernel passes to an extension entry point that the extension keeps after the
 #: call returns, until it gives them back (the paper: to write a wrapper body one must know
 #: "whether it lives across calls"; C headers do not say): member -> parameter names.

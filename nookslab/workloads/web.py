@@ -69,9 +69,9 @@ def make_docroot(kernel, proc, pages: dict[str, bytes]) -> None:
         if not kernel.load("vfat").ok:
             raise WorkloadFailed("cannot load vfat for the document root")
     vfs = kernel.subsystems["vfs"]
-    for path in sorted(vfs.mounts):
-        if vfs.mounts[path].dev == kernel.subsystems["block"].dev_of("/dev/hda"):
-            _check(_call(kernel, proc, vfs.sys_umount, path), f"umount {path}")
+    for m in _call(kernel, proc, vfs.sys_mounts):
+        if m.dev == kernel.subsystems["block"].dev_of("/dev/hda"):
+            _check(_call(kernel, proc, vfs.sys_umount, m.path), f"umount {m.path}")
     mkfs_vfat(kernel.subsystems["block"].disk().image())
     _check(_call(kernel, proc, vfs.sys_mount, "vfat", "/dev/hda", DOCROOT), f"mount {DOCROOT}")
     for name in sorted(pages):

@@ -8,8 +8,8 @@ from nookslab.tools import mkfs_vfat
 class Shell:
     """A user process on a booted kernel with VFAT mounted on /mnt (a fresh mkfs)."""
 
-    def __init__(self, seed=1, mount=True):
-        self.k = nl.boot(seed=seed)
+    def __init__(self, seed=1, mount=True, mode="native"):
+        self.k = nl.boot(mode=mode, seed=seed)
         self.module = self.k.load("vfat")
         self.vfs = self.k.subsystems["vfs"]
         self.block = self.k.subsystems["block"]

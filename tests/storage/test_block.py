@@ -3,8 +3,9 @@ import pytest
 
 import nookslab as nl
 from nookslab.kernel import block as blk
+from nookslab.kernel import buffer
 from nookslab.kernel.block import BH_DIRTY, BH_UPTODATE, BUFFER_HEAD, HDA
-from nookslab.kernel.panic import ProcessKilled
+from nookslab.kernel.panic import KernelBug, ProcessKilled
 
 
 @pytest.fixture
@@ -58,7 +59,7 @@ def test_dirty_buffers_reach_the_disk_on_fsync_dev_in_one_merged_request(k):
 
 
 def test_a_full_cache_writes_back_and_evicts_old_buffers(k, monkeypatch):
-    monkeypatch.setattr(blk, "MAX_BUFFERS", 16)
+    monkeypatch.setattr(buffer, "MAX_BUFFERS", 16)
     b = k.subsystems["block"]
     proc = k.spawn("t")
     for n in range(40):
@@ -67,7 +68,7 @@ def test_a_full_cache_writes_back_and_evicts_old_buffers(k, monkeypatch):
         k.mmu.fill(k.mmu.ld32(bh + BUFFER_HEAD.b_data), n, 512)
         b.mark_buffer_dirty(bh)
         b.brelse(bh)
-    assert len(b.heads) == 16
+    assert b.nr_buffers == 16
     k.syscall(proc, b.fsync_dev, HDA)
     for n in range(40):
         assert bytes(b.disk().platter[(1000 + n) * 512:(1001 + n) * 512]) == bytes([n]) * 512
@@ -81,20 +82,78 @@ def test_buffer_references_are_counted_per_owner(k):
     assert b.held_by("vfat") == []
 
 
-def test_brelse_of_a_wild_pointer_kills_the_calling_process(k):
+def test_brelse_of_a_pointer_outside_ram_kills_the_calling_process(k):
     b = k.subsystems["block"]
-    with pytest.raises(ProcessKilled, match="general protection"):
-        in_process(k, b.brelse, 0x123456)
+    with pytest.raises(ProcessKilled, match="unable to handle kernel paging request"):
+        in_process(k, b.brelse, 0x7FFF0000)
     assert k.verdict is None
 
 
-def test_a_trampled_buffer_head_shows_in_the_integrity_sweep(k):
+def test_brelse_of_a_wild_pointer_into_ram_decrements_whatever_is_there_as_linux_does(k):
+    b = k.subsystems["block"]
+    word = k.heap.kmalloc(64, "kernel")
+    k.mmu.st32(word + BUFFER_HEAD.b_count, 7)
+    in_process(k, b.brelse, word)                  # atomic_dec(&bh->b_count), nothing checked
+    assert k.mmu.ld32(word + BUFFER_HEAD.b_count) == 6 and k.verdict is None
+
+
+def test_a_buffer_head_moved_off_its_hash_chain_shows_in_the_integrity_sweep(k):
     b = k.subsystems["block"]
     bh = in_process(k, b.bread, HDA, 9, 512)
+    b.check()
     k.mmu.st32(bh + BUFFER_HEAD.b_blocknr, 77)
     found = k.check_integrity()
-    assert any("corrupted" in line for line in found), found
+    assert any("not its own" in line for line in found), found
     assert k.verdict is None, "the sweep is a diagnostic: no kernel code met the corruption yet"
+
+
+def test_the_cache_lives_in_memory_hash_chains_and_lru_rings(k):
+    b = k.subsystems["block"]
+    proc = k.spawn("t")
+    same = [n for n in range(1, 40_000) if blk.bh_hashfn(HDA, n) == blk.bh_hashfn(HDA, 0)][:2]
+    heads = [k.syscall(proc, b.getblk, HDA, n, 512) for n in [0] + same]
+    bucket = b.hash_table + 4 * blk.bh_hashfn(HDA, 0)
+    # the newest buffer is first on the chain, each b_pprev points at the link before it
+    assert k.mmu.ld32(bucket) == heads[2]
+    assert k.mmu.ld32(heads[2] + BUFFER_HEAD.b_next) == heads[1]
+    assert k.mmu.ld32(heads[1] + BUFFER_HEAD.b_next) == heads[0]
+    assert k.mmu.ld32(heads[0] + BUFFER_HEAD.b_pprev) == heads[1] + BUFFER_HEAD.b_next
+    assert k.mmu.ld32(heads[2] + BUFFER_HEAD.b_pprev) == bucket
+    # all three on the clean ring, oldest first; dirtying one moves it to the dirty ring
+    assert list(b._lru_walk(blk.BUF_CLEAN)) == heads
+    b.mark_buffer_dirty(heads[1])
+    assert list(b._lru_walk(blk.BUF_CLEAN)) == [heads[0], heads[2]]
+    assert list(b._lru_walk(blk.BUF_DIRTY)) == [heads[1]]
+    assert k.mmu.ld16(heads[1] + BUFFER_HEAD.b_list) == blk.BUF_DIRTY
+    b.check()
+
+
+def test_a_wild_store_into_a_hash_link_faults_the_next_walk_of_that_chain(k):
+    b = k.subsystems["block"]
+    proc = k.spawn("t")
+    bh = k.syscall(proc, b.bread, HDA, 0, 512)
+    b.brelse(bh)
+    k.mmu.st32(bh + BUFFER_HEAD.b_next, 0x7FFF0000)             # the wild store
+    assert in_process(k, b.bread, HDA, 0, 512) == bh             # found before the bad link
+    other = next(n for n in range(1, 40_000) if blk.bh_hashfn(HDA, n) == blk.bh_hashfn(HDA, 0))
+    with pytest.raises(ProcessKilled, match="paging request at 0x7fff000"):
+        in_process(k, b.bread, HDA, other, 512)                  # walks past it: a fault
+    assert k.verdict is None                                     # the kernel runs on
+
+
+def test_a_cut_hash_chain_gives_a_block_a_second_buffer_whose_data_is_stale(k):
+    b = k.subsystems["block"]
+    proc = k.spawn("t")
+    bh = k.syscall(proc, b.getblk, HDA, 50, 512)
+    k.mmu.fill(k.mmu.ld32(bh + BUFFER_HEAD.b_data), 0x77, 512)
+    b.mark_buffer_uptodate(bh)
+    b.mark_buffer_dirty(bh)                                      # not on the disk yet
+    b.brelse(bh)
+    k.mmu.st32(k.mmu.ld32(bh + BUFFER_HEAD.b_pprev), 0)          # the link to it is zeroed
+    again = k.syscall(proc, b.bread, HDA, 50, 512)
+    assert again and again != bh                                 # the cache lost it
+    data = k.mmu.read(k.mmu.ld32(again + BUFFER_HEAD.b_data), 512)
+    assert data == bytes(512) and k.verdict is None              # what the disk had: stale
 
 
 def test_only_512_byte_blocks_are_served(k):

@@ -75,3 +75,48 @@ def test_buffer_cache_exports_say_what_they_create_and_release(sh):
     assert specs["register_filesystem"].owned
     kinds = [a.kind for a in specs["register_filesystem"].args]
     assert kinds == ["data", "ops", "ops", "ops", "ops"]
+
+
+def test_mounts_super_blocks_dentries_and_inodes_are_found_by_walking_memory(sh):
+    from nookslab.kernel.chrdev import INODE
+    from nookslab.kernel.dcache import DENTRY, name_hash
+    from nookslab.kernel.vfs import SUPER_BLOCK, VFSMOUNT
+    mmu, vfs = sh.k.mmu, sh.vfs
+    (m,) = vfs.mounts.values()
+    assert vfs._vfsmounts() == [m.mnt] and vfs._super_blocks() == [m.sb]
+    assert mmu.ld32(m.mnt + VFSMOUNT.mnt_sb) == m.sb and m.path == "/mnt" and m.dev == 0x0300
+    assert vfs._string(mmu.ld32(m.mnt + VFSMOUNT.mnt_devname)) == "/dev/hda"
+    root = mmu.ld32(m.sb + SUPER_BLOCK.s_root)
+    sh.write("/mnt/one", b"1")
+    sh.write("/mnt/two", b"22")
+    one = vfs.dcache.d_lookup(root, b"one", name_hash(b"one"))
+    two = vfs.dcache.d_lookup(root, b"two", name_hash(b"two"))
+    assert vfs.dcache.children(root) == [one, two]
+    assert mmu.ld32(one + DENTRY.d_parent) == root and mmu.ld32(two + DENTRY.d_sb) == m.sb
+    inode = mmu.ld32(two + DENTRY.d_inode)
+    assert vfs.icache.find(m.sb, mmu.ld32(inode + INODE.i_ino)) == inode
+    assert mmu.ld32(inode + INODE.i_size) == 2
+    # dirty inodes wait on the super block's s_dirty ring, oldest first, until a sync
+    assert m.dirty == [mmu.ld32(one + DENTRY.d_inode), inode]
+    assert sh.call(vfs.sys_sync) == 0 and m.dirty == []
+    vfs.check()
+
+
+def test_a_bent_dentry_hash_link_faults_the_next_lookup_in_its_bucket_natively():
+    import pytest
+
+    from nookslab.kernel.dcache import DENTRY, name_hash
+    from nookslab.kernel.panic import ProcessKilled
+    from nookslab.kernel.vfs import SUPER_BLOCK
+    s = Shell(seed=4)
+    s.write("/mnt/one", b"1")
+    (m,) = s.vfs.mounts.values()
+    root = s.k.mmu.ld32(m.sb + SUPER_BLOCK.s_root)
+    d = s.vfs.dcache.d_lookup(root, b"one", name_hash(b"one"))
+    s.k.mmu.st32(d + DENTRY.d_hash, 0x7FFF0000)                  # a wild store
+    assert s.read("/mnt/one") == b"1"             # first in its bucket: found before the link
+    other = next(f"n{i}" for i in range(10_000) if s.vfs.dcache.bucket(
+        root, name_hash(f"n{i}".encode())) == s.vfs.dcache.bucket(root, name_hash(b"one")))
+    with pytest.raises(ProcessKilled, match="paging request at 0x7fff"):
+        s.k.syscall(s.k.spawn("sh"), s.vfs.sys_stat, f"/mnt/{other}")
+    assert s.k.verdict is None

@@ -157,7 +157,7 @@ def test_the_recovery_timeline_lists_detection_then_the_papers_steps_in_order(no
                           "init", "release physical", "recovered"]
     times = [r.time for r in view.rows]
     assert times == sorted(times)
-    assert view.rows[0].time == 215664                # the page fault, in cycles
+    assert view.rows[0].time == 215696                # the page fault, in cycles
     assert "<b>release objects</b>" in view.html.value
 
 
