@@ -301,8 +301,9 @@ def picture_pixels(picture: MemoryPicture) -> np.ndarray:
         img[y:y + cell - 1, x:x + cell - 1] = MARK_COLOUR
         if cell >= 12:
             img[y + 3:y + cell - 4, x + 3:x + cell - 4] = colours[marked]
-        # the ring: a band around the page, at least 6 pixels out, so one page stands out
-        pad = max(cell, 8)
+        # the ring: a band in the gap around the page, wide enough to find one page at a
+        # glance, narrow enough that the neighbours keep most of their colour
+        pad = max(6, cell // 2 + 2)
         y0, y1 = max(0, y - pad), min(img.shape[0], y + cell - 1 + pad)
         x0, x1 = max(0, x - pad), min(img.shape[1], x + cell - 1 + pad)
         for width, colour in ((4, MARK_COLOUR), (2, MARK_RING)):

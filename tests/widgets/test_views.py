@@ -390,3 +390,11 @@ def test_a_view_that_fails_on_a_kernel_shows_a_message_in_its_tab(monkeypatch):
     slot = board.tabs.children[1]
     assert "cannot show this kernel yet (AttributeError: no such thing)" in slot.children[0].value
     assert board.tabs.children[0].children[0] is board.memory
+
+
+def test_a_bad_extent_or_colouring_is_a_clear_error():
+    import pytest
+    with pytest.raises(ValueError, match="unknown extent 'some'; choose from"):
+        MemoryMap(extent="some")
+    with pytest.raises(ValueError, match="unknown colouring 'age'; choose from"):
+        MemoryMap(colour_by="age")
