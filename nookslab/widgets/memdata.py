@@ -95,6 +95,7 @@ PERMISSION_COLOURS = {
 #: owner or permission colour has, so it reads on any page).
 MARK_COLOUR = (0, 0, 0)
 MARK_RING = (255, 214, 0)
+MARGIN = 10                          # white pixels around the map
 
 
 def owner_class(name: str) -> str:
@@ -271,8 +272,8 @@ def page_info(kernel, page: int, table: str = "kernel") -> str:
 
 
 def grid_shape(pages: int) -> tuple[int, int, int]:
-    """(columns, rows, pixels per page side) of the map, 512 pixels wide: 16-pixel pages for up
-    to 1024 pages (the pages in use), 8 for a 16 MiB machine, 4 beyond."""
+    """(columns, rows, pixels per page side) of the map, 512 pixels wide (and a margin): 16-pixel
+    pages for up to 1024 pages (the pages in use), 8 for a 16 MiB machine, 4 beyond."""
     cols = 32 if pages <= 1024 else 64 if pages <= 4096 else 128
     rows = -(-pages // cols)
     cell = 512 // cols
@@ -289,21 +290,25 @@ def picture_pixels(picture: MemoryPicture) -> np.ndarray:
     grid = np.full((rows * cols, 3), 255, dtype=np.uint8)
     grid[:pages] = colours
     grid = grid.reshape(rows, cols, 3)
-    img = np.repeat(np.repeat(grid, cell, axis=0), cell, axis=1)
+    squares = np.repeat(np.repeat(grid, cell, axis=0), cell, axis=1)
     if cell > 3:
-        img[cell - 1::cell, :, :] = 255
-        img[:, cell - 1::cell, :] = 255
+        squares[cell - 1::cell, :, :] = 255
+        squares[:, cell - 1::cell, :] = 255
+    # a white margin, so the marker's ring shows whole around a page on the map's edge
+    img = np.full((squares.shape[0] + 2 * MARGIN, squares.shape[1] + 2 * MARGIN, 3), 255,
+                  dtype=np.uint8)
+    img[MARGIN:-MARGIN, MARGIN:-MARGIN] = squares
     marked = None if picture.marked is None else picture.marked - picture.first
     if marked is not None and 0 <= marked < pages:
         r, c = divmod(marked, cols)
-        y, x = r * cell, c * cell
+        y, x = MARGIN + r * cell, MARGIN + c * cell
         # the page framed black, its own colour kept in the middle where there is room
         img[y:y + cell - 1, x:x + cell - 1] = MARK_COLOUR
         if cell >= 12:
             img[y + 3:y + cell - 4, x + 3:x + cell - 4] = colours[marked]
         # the ring: a band in the gap around the page, wide enough to find one page at a
         # glance, narrow enough that the neighbours keep most of their colour
-        pad = max(6, cell // 2 + 2)
+        pad = min(MARGIN, max(6, cell // 2 + 2))
         y0, y1 = max(0, y - pad), min(img.shape[0], y + cell - 1 + pad)
         x0, x1 = max(0, x - pad), min(img.shape[1], x + cell - 1 + pad)
         for width, colour in ((4, MARK_COLOUR), (2, MARK_RING)):

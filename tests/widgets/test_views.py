@@ -9,6 +9,7 @@ from nookslab.widgets import (CampaignExplorer, MemoryMap, RecoveryTimeline, Tra
                               XpcTrace, dashboard)
 from nookslab.widgets.data import (MARK_COLOUR, MARK_RING, crossing_counts, grid_shape,
                                    picture_pixels)
+from nookslab.widgets.memdata import MARGIN
 
 
 # -- memory map ------------------------------------------------------------------------------
@@ -21,11 +22,13 @@ def test_the_memory_map_marks_the_page_the_faulting_store_hit(nooks_crash_run):
     img = picture_pixels(view.picture)
     cols, _, cell = grid_shape(len(view.picture.colours))
     assert (cols, cell) == (32, 16)                    # the pages in use, 16-pixel squares
-    assert tuple(img[0, cell]) == MARK_COLOUR          # page 1's frame
-    assert tuple(img[cell // 2, cell + cell // 2]) == tuple(view.picture.colours[1])  # owner
-    ring = img[:3 * cell, :3 * cell].reshape(-1, 3)
-    assert (ring == MARK_RING).all(axis=1).sum() > 4 * cell    # a ring around it
-    assert tuple(img[4 * cell + 4, 8 * cell + 4]) not in (MARK_COLOUR, MARK_RING)
+    m = MARGIN
+    assert tuple(img[m, m + cell]) == MARK_COLOUR      # page 1's frame
+    assert tuple(img[m + cell // 2, m + cell + cell // 2]) == tuple(view.picture.colours[1])
+    ring = img[:m + 2 * cell, :m + 3 * cell].reshape(-1, 3)
+    assert (ring == MARK_RING).all(axis=1).sum() > 8 * cell    # a ring all around it
+    assert (img[:m, m + cell - 4:m + 2 * cell] == MARK_RING).all(axis=2).any()  # above, too
+    assert tuple(img[m + 4 * cell + 4, m + 8 * cell + 4]) not in (MARK_COLOUR, MARK_RING)
 
 
 def test_the_marker_has_a_colour_no_page_has():
@@ -45,7 +48,8 @@ def test_the_memory_map_opens_on_the_pages_in_use_and_shows_all_memory_on_reques
     last_used = int(np.flatnonzero(owner != 0)[-1])
     shown = len(view.picture.colours)
     assert last_used < shown <= last_used + 32 and shown % 32 == 0
-    assert view.image.height == str(-(-shown // 32) * 16) and view.image.width == "512"
+    assert view.image.height == str(-(-shown // 32) * 16 + 2 * MARGIN)
+    assert view.image.width == str(512 + 2 * MARGIN)
     assert f"pages 0&ndash;{shown - 1} of 4096" in view.info.value
     assert sum(view.picture.counts.values()) == 4096   # the legend still counts all RAM
     view.extent.value = "all memory"
@@ -85,7 +89,7 @@ def test_the_owner_view_counts_every_page_of_a_16_mib_machine(nooks_crash_run):
     assert counts["domain null heap"] + counts["domain null stacks"] == \
         len(domain.memory_pages())
     assert bytes(view.image.value).startswith(b"\x89PNG\r\n\x1a\n")
-    assert view.image.width == "512"
+    assert view.image.width == str(512 + 2 * MARGIN)
     assert "(page 0: the NULL guard)" in view.legend.value
 
 
