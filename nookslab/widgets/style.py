@@ -4,7 +4,8 @@ no JupyterLab extension to install, and it travels with the widget state into a 
 Every rule is scoped to a ``nookslab-`` class, so nothing else on the page changes. What it is for:
 controls that wrap at laptop widths instead of being clipped (the file browser open at 1024 px
 leaves ~600 px for an output), result boxes that wrap their text rather than spill into each
-other, an active fault toggle that reads as *on* at a glance, and a stale result greyed out.
+other, an active fault toggle that reads as *on* at a glance, a stale result greyed out, and the
+dashboard's tab titles wrapping to a second row rather than being cut.
 """
 from __future__ import annotations
 
@@ -47,6 +48,8 @@ CSS = """
 .nookslab-campaign .nookslab-count { width: auto !important; min-width: 0;
   padding: 0 6px !important; height: 22px !important; line-height: 20px !important; }
 .nookslab-timeline td, .nookslab-timeline th { padding: 1px 6px; vertical-align: top; }
+.nookslab-dashboard .widget-tab > .lm-TabBar .lm-TabBar-content { flex-wrap: wrap; }
+.nookslab-dashboard .widget-tab > .lm-TabBar .lm-TabBar-tab { flex: 0 0 auto; min-width: 0; }
 """
 
 

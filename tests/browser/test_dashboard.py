@@ -277,6 +277,13 @@ OVERLAPS = f"""
 }}
 """
 
+# The dashboard's tab titles whose text is cut (an ellipsis, or no room at all).
+TABS_CUT = """
+() => Array.from(document.querySelectorAll('.nookslab-dashboard .lm-TabBar-tabLabel'))
+  .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1)
+  .map(e => e.innerText)
+"""
+
 TOGGLE_LOOK = f"""
 (name) => {{
   const panel = {PANEL};
@@ -361,6 +368,7 @@ def test_at_1024x768_with_the_file_browser_open_nothing_is_clipped_or_overlaps(p
         boxes = page.evaluate(OVERLAPS)
         assert len(boxes["boxes"]) == 2, boxes
         assert boxes["problems"] == [], (width, boxes["problems"])
+        assert page.evaluate(TABS_CUT) == [], width
     page.set_viewport_size({"width": 1024, "height": 768})
     active = page.evaluate(TOGGLE_LOOK, "PTR")
     assert "mod-active" in active[3] and "mod-active" not in inactive[3]
