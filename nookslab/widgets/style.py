@@ -47,7 +47,10 @@ CSS = """
 .nookslab-campaign .nookslab-bar-label { white-space: nowrap; }
 .nookslab-campaign .nookslab-count { width: auto !important; min-width: 0;
   padding: 0 6px !important; height: 22px !important; line-height: 20px !important; }
-.nookslab-timeline td, .nookslab-timeline th { padding: 1px 6px; vertical-align: top; }
+.nookslab-timeline td, .nookslab-timeline th { padding: 1px 6px; vertical-align: top;
+  overflow-wrap: normal; }
+.nookslab-timeline th, .nookslab-timeline td.num { white-space: nowrap; }
+.nookslab-timeline td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .nookslab-dashboard .widget-tab > .lm-TabBar .lm-TabBar-content { flex-wrap: wrap; }
 .nookslab-dashboard .widget-tab > .lm-TabBar .lm-TabBar-tab { flex: 0 0 auto; min-width: 0; }
 """

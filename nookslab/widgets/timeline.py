@@ -28,23 +28,25 @@ ENDINGS = {"recovered": "#2e7d32", "disabled": "#ef6c00", "recovery failed": "#c
 
 
 def strip_svg(rows: list[TimelineRow], width: int = STRIP_PX) -> str:
-    """One recovery as a strip: a segment per step, as long as the step took (to the next
-    row's time); steps that took no simulated time are ticks."""
+    """One recovery as a strip: a segment per step, as long as the step took. A step is
+    recorded when it is done, so it took from the row before it to its own row; steps that took
+    no simulated time are ticks."""
     if len(rows) < 2:
         return ""
     t0, t1 = rows[0].time, max(rows[-1].time, rows[0].time + 1)
     scale = (width - 2) / (t1 - t0)
     parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='34' "
-             f"style='font:10px sans-serif;max-width:100%'>"]
-    for i, (row, nxt) in enumerate(zip(rows, rows[1:])):
-        x = 1 + (row.time - t0) * scale
-        w = (nxt.time - row.time) * scale
+             f"viewBox='0 0 {width} 34' style='font:10px sans-serif;max-width:100%;"
+             f"height:auto'>"]
+    for i, (before, row) in enumerate(zip(rows, rows[1:])):
+        x = 1 + (before.time - t0) * scale
+        w = (row.time - before.time) * scale
         colour = STEP_COLOURS[i % len(STEP_COLOURS)]
-        tip = html.escape(f"{row.what}: {row.detail} ({nxt.time - row.time} cycles)")
+        tip = html.escape(f"{row.what}: {row.detail} ({row.time - before.time} cycles)")
         if w >= 1:
             parts.append(f"<rect x='{x:.1f}' y='4' width='{w:.1f}' height='16' fill='{colour}'>"
                          f"<title>{tip}</title></rect>")
-            if w > 8 * len(row.what):
+            if w > 7 * len(row.what):
                 parts.append(f"<text x='{x + 3:.1f}' y='15' fill='white'>"
                              f"{html.escape(row.what)}</text>")
         else:
@@ -117,9 +119,9 @@ class RecoveryTimeline(W.VBox):
                 f"({html.escape(last.detail)}) after {(last.time - t0) / hz * 1e6:.1f} &micro;s "
                 f"= {last.time - t0} cycles</div>" + strip_svg(rows))
             body = "".join(
-                f"<tr><td style='text-align:right'>{r.time / hz * 1e3:.4f}</td>"
-                f"<td style='text-align:right'>+{r.time - t0}</td>"
-                f"<td style='text-align:right'>+{(r.time - t0) / hz * 1e6:.1f}</td>"
+                f"<tr><td class='num'>{r.time / hz * 1e3:.4f}</td>"
+                f"<td class='num'>+{r.time - t0}</td>"
+                f"<td class='num'>+{(r.time - t0) / hz * 1e6:.1f}</td>"
                 f"<td><b>{html.escape(r.what)}</b></td><td>{html.escape(r.detail)}</td></tr>"
                 for r in rows)
             parts.append("<table class='nookslab-timeline'><tr><th>t (ms)</th><th>+cycles</th>"

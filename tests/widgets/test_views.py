@@ -246,7 +246,12 @@ def test_an_explicit_recovery_is_requested_not_detected_and_prints_as_text():
     assert [line.split("cycles  ")[1].split(":")[0] for line in lines[2:-1]] == \
         [s.name for s in rec.steps]
     assert repr(view) == "RecoveryTimeline(1 recovery(ies): recovered)"
-    assert view.html.value.count("<svg") == 1 and "<rect" in view.html.value
+    assert view.html.value.count("<svg") == 1
+    # a step is recorded when done: the reload took from the device reset to its own row
+    reset, reload = (next(s.time for s in rec.steps if s.name == n) for n in ("reset device",
+                                                                            "reload"))
+    assert f"<title>reload: into domain null ({reload - reset} cycles)</title></rect>" \
+        in view.html.value
 
 
 def test_a_disabled_driver_reads_disabled_and_each_recovery_has_its_block():
