@@ -66,8 +66,9 @@ class CampaignExplorer(W.VBox):
 
     def __init__(self, result=None, replay=None):
         self.figures = W.VBox(layout=W.Layout(max_width="100%"))
-        self.listing = W.Select(options=[], rows=8, description="trials",
-                                layout=W.Layout(width="100%", max_width="720px", display="none"))
+        self.listing = W.Select(options=[], rows=8, layout=W.Layout(
+            width="100%", max_width="720px", display="none"))
+        self.listing.add_class("nookslab-listing")
         self.detail = W.HTML(layout=W.Layout(max_width="100%"))
         self.detail.add_class("nookslab-text")
         self.replay_button = W.Button(description="replay in panel", disabled=True,

@@ -93,6 +93,7 @@ def fault_table(rows: list[FaultRow], caption: str = "") -> str:
         ran_cells = "".join(_ran_cell(row.ran[m]) for m in modes)
         body.append(f"<tr class='nookslab-fault-row'><td>{row.number}</td><td>{cell}</td>"
                     f"{ran_cells}</tr>")
-    return (f"<div class='nookslab-faults'><b>Faults injected</b>{caption} (the same faults in "
-            f"every configuration; <i>ran</i>: the faulty code was reached)"
+    note = (" (the same faults in every configuration; <i>ran</i>: the faulty code was "
+            "reached)" if modes else "")
+    return (f"<div class='nookslab-faults'><b>Faults injected</b>{caption}{note}"
             f"<table><tr><th>#</th><th>fault</th>{head}</tr>{''.join(body)}</table></div>")

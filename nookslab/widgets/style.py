@@ -45,6 +45,8 @@ CSS = """
 .nookslab-code del { background: #ffc9c9; text-decoration: line-through; }
 .nookslab-code ins { background: #a8e6a8; text-decoration: none; font-weight: bold; }
 .nookslab-campaign .nookslab-bar-label { white-space: nowrap; }
+.nookslab-listing { margin-left: 0 !important; margin-right: 0 !important; }
+.nookslab-listing select { min-width: 0; width: 100%; }
 .nookslab-campaign .nookslab-count { width: auto !important; min-width: 0;
   padding: 0 6px !important; height: 22px !important; line-height: 20px !important; }
 .nookslab-timeline td, .nookslab-timeline th { padding: 1px 6px; vertical-align: top;

@@ -213,35 +213,37 @@ def page_at(lab, browser):
 PANEL = ("Array.from(document.querySelectorAll('.nookslab-panel'))"
          ".find(e => e.offsetParent !== null)")
 
-# Every control of the panel: has a size, lies inside the panel and inside every ancestor that
-# clips its overflow (the notebook, the output area...), and shows its whole text.
-CLIPPED = f"""
-() => {{
-  const panel = {PANEL};
-  const pr = panel.getBoundingClientRect();
+# Every control of a view (the visible element of class ``root``): has a size, lies inside the
+# view and inside every ancestor that clips its overflow (the notebook, the output area...), and
+# shows its whole text.
+CLIPPED = """
+(root) => {
+  const view = Array.from(document.querySelectorAll(root)).find(e => e.offsetParent !== null);
+  const pr = view.getBoundingClientRect();
   const problems = [];
-  const controls = panel.querySelectorAll('button, input, select');
-  for (const c of controls) {{
+  const controls = Array.from(view.querySelectorAll('button, input, select'))
+      .filter(c => c.offsetParent !== null);
+  for (const c of controls) {
     const r = c.getBoundingClientRect();
-    const name = (c.innerText || c.value || c.tagName).trim();
-    if (r.width < 4 || r.height < 4) {{ problems.push(`${{name}}: no size`); continue; }}
+    const name = (c.innerText || c.value || c.tagName).trim().slice(0, 30);
+    if (r.width < 4 || r.height < 4) { problems.push(`${name}: no size`); continue; }
     if (r.left < pr.left - 1 || r.right > pr.right + 1)
-      problems.push(`${{name}}: outside the panel (${{r.left}}..${{r.right}} vs ${{pr.left}}..${{pr.right}})`);
-    for (let a = c.parentElement; a && a !== document.body; a = a.parentElement) {{
+      problems.push(`${name}: outside the view (${r.left}..${r.right} vs ${pr.left}..${pr.right})`);
+    for (let a = c.parentElement; a && a !== document.body; a = a.parentElement) {
       const st = getComputedStyle(a);
-      if (st.overflowX !== 'visible') {{
+      if (st.overflowX !== 'visible') {
         const ar = a.getBoundingClientRect();
-        if (r.left < ar.left - 1 || r.right > ar.right + 1) {{
-          problems.push(`${{name}}: clipped by ${{a.className}}`);
+        if (r.left < ar.left - 1 || r.right > ar.right + 1) {
+          problems.push(`${name}: clipped by ${a.className}`);
           break;
-        }}
-      }}
-    }}
+        }
+      }
+    }
     if (c.tagName === 'BUTTON' && c.scrollWidth > c.clientWidth + 1)
-      problems.push(`${{name}}: text cut (${{c.scrollWidth}} > ${{c.clientWidth}})`);
-  }}
-  return {{count: controls.length, problems}};
-}}
+      problems.push(`${name}: text cut (${c.scrollWidth} > ${c.clientWidth})`);
+  }
+  return {count: controls.length, problems};
+}
 """
 
 # The result boxes: pairwise disjoint, and every element inside a box lies inside it.
@@ -362,7 +364,7 @@ def test_at_1024x768_with_the_file_browser_open_nothing_is_clipped_or_overlaps(p
     for width, height in ((1024, 768), (1280, 800)):
         page.set_viewport_size({"width": width, "height": height})
         page.wait_for_timeout(300)                         # the layout settles
-        layout = page.evaluate(CLIPPED)
+        layout = page.evaluate(CLIPPED, ".nookslab-panel")
         assert layout["count"] >= 18 + 3 + 3 + 2, layout  # toggles, configurations, actions
         assert layout["problems"] == [], (width, layout["problems"])
         boxes = page.evaluate(OVERLAPS)
@@ -421,13 +423,23 @@ def test_the_campaign_explorer_draws_bars_as_long_as_their_shares_and_replays_a_
         pct = float(re.search(r"\(([\d.]+)%\)", bar["text"]).group(1))
         assert abs(bar["bar"] - 240 * pct / scale) <= 1.5, (bar, scale)
         assert bar["countLeft"] >= bar["trackRight"] - 0.5, bar   # the label outside the bar
-    page.set_viewport_size({"width": 1024, "height": 1600})
+
+    # a count lists its trials; the picked one's cause is shown whole (wrapped, not cut)
+    count = explorer.locator("button.nookslab-count:not([disabled])").first
+    count.click()
+    picked = ("() => Array.from(document.querySelectorAll('.nookslab-campaign .nookslab-text'))"
+              ".filter(e => e.offsetParent && e.innerText.includes('trial #')).pop()")
+    page.wait_for_function(f"() => ({picked})() !== undefined", timeout=30_000)
+    detail = page.evaluate(f"() => {{ const d = ({picked})(); "
+                           f"return [d.scrollWidth, d.clientWidth, d.innerText]; }}")
+    assert detail[0] <= detail[1] + 1, detail
+    layout = page.evaluate(CLIPPED, ".nookslab-campaign")
+    assert layout["problems"] == [], layout["problems"]
+    page.set_viewport_size({"width": 1024, "height": 1900})
     explorer.screenshot(path=str(ARTIFACTS / "campaign-explorer.png"))
     page.set_viewport_size({"width": 1024, "height": 768})
 
-    # replay one trial: the panel says what the replay changed
-    count = explorer.locator("button.nookslab-count:not([disabled])").first
-    count.click()
+    # replay the picked trial: the panel says what the replay changed
     page.get_by_role("button", name="replay in panel").first.click()
     page.wait_for_function(f"() => {PANEL}.innerText.includes('Replaying campaign trial')",
                            timeout=60_000)
