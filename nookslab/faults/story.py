@@ -46,6 +46,7 @@ def tell(extension: str, faults: tuple[Fault, ...], mode: str, seed: int, out=No
     """Run the trial and print its story to ``out`` (stdout); return 0."""
     from ..drivers import REGISTRY
     from ..kernel.module import driver_source
+    from .describe import describe
     from .trial import execute
     out = out or sys.stdout
     source = driver_source(REGISTRY[extension].source)
@@ -56,11 +57,11 @@ def tell(extension: str, faults: tuple[Fault, ...], mode: str, seed: int, out=No
         print(f"\n[{number}] {fault}", file=out)
         print(f"    stands for: {c_fault}", file=out)
         print(f"    here:       {ours}", file=out)
-        before, after = before_after(fault, source)
-        if before or after:
-            print(f"    {fault.function}, line {fault.line}:", file=out)
-            print(f"      before: {before}", file=out)
-            print(f"      after:  {after}", file=out)
+        change = describe(fault, source)          # the edit as plain code, not hook names
+        if change.before or change.after:
+            print(f"    {fault.function}, line {fault.line}: {change.what}", file=out)
+            print(f"      before: {change.before}", file=out)
+            print(f"      after:  {change.after}", file=out)
         else:
             print(f"    lands {fault.count} us after load, in one of the driver's own live "
                   "allocations", file=out)

@@ -19,7 +19,8 @@ from .campaign import CampaignExplorer
 from .dashboard import Dashboard, dashboard
 from .memmap import MemoryMap
 from .panel import FaultPanel, TrialRun
-from .tracker import RecoveryTimeline, TrackerView
+from .timeline import RecoveryTimeline
+from .tracker import TrackerView
 from .xpctrace import XpcTrace
 
 __all__ = ["CampaignExplorer", "Dashboard", "FaultPanel", "MemoryMap", "RecoveryTimeline",

@@ -11,7 +11,8 @@ import ipywidgets as W
 from .campaign import CampaignExplorer
 from .memmap import MemoryMap
 from .panel import FaultPanel
-from .tracker import RecoveryTimeline, TrackerView
+from .timeline import RecoveryTimeline
+from .tracker import TrackerView
 from .xpctrace import XpcTrace
 
 TABS = ("memory map", "XPC trace", "object tracker", "recovery timeline", "campaign explorer")

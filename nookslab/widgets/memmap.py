@@ -1,7 +1,11 @@
-"""The memory map: every simulated physical page as a square, coloured by its owner (kernel heap,
-each protection domain's heap and stacks, DMA regions, kernel buffers) or by what a selected page
-table lets its domain write (SOSP'03 section 4.2: a domain may read all of the kernel and write
-only its own pages and what is granted to it). A faulting store is framed in red where it hit.
+"""The memory map: every simulated physical page as a square, coloured by its owner (reserved,
+kernel heap, kernel buffers, user pages, DMA regions, each protection domain's heap and stacks)
+or by what a selected page table lets its domain write (SOSP'03 section 4.2: a domain may read
+all of the kernel and write only its own pages and what is granted to it).
+
+It opens on the pages in use (page 0 up to the last allocated page, 16-pixel squares) with a
+control to show all of RAM; a faulting access is marked where it hit (the page black, inside a
+black-and-yellow ring); the write-permission view opens on the driver's protection domain.
 """
 from __future__ import annotations
 
@@ -9,13 +13,13 @@ import html
 
 import ipywidgets as W
 
-from .data import (MemoryPicture, fault_sites, owner_picture, page_info, page_tables,
-                   permission_picture, picture_pixels, png_bytes)
+from .memdata import (MARK_RING, OWNER_NOTES, MemoryPicture, crop, fault_sites, grid_shape,
+                      in_use, owner_picture, page_info, page_tables, permission_picture,
+                      picture_pixels, png_bytes)
+from .style import stylesheet
 
 COLOUR_BY = ("owner", "write permission")
-EXTENTS = ("pages in use", "all memory")
-#: Columns of the cropped view (bigger squares than the whole map's 64).
-CROP_COLUMNS = 32
+EXTENT = ("pages in use", "all memory")
 
 
 def _what(access: str) -> str:
@@ -28,32 +32,64 @@ def _by(site) -> str:
     return f"by domain {html.escape(site.domain)}"
 
 
+def _swatch(colour) -> str:
+    return (f"<span style='display:inline-block;width:14px;height:14px;vertical-align:middle;"
+            f"background:rgb{tuple(colour)}'></span>")
+
+
+MARK_SWATCH = ("<span style='display:inline-block;width:8px;height:8px;vertical-align:middle;"
+               f"background:#000;border:3px solid rgb{MARK_RING};outline:2px solid #000'></span>")
+
+
 class MemoryMap(W.VBox):
     """A memory-map view of one kernel.
 
+    Parameters
+    ----------
+    kernel: the kernel to show (None: an empty map that says to run a trial).
+    extent: ``"pages in use"`` (default) or ``"all memory"``.
+    colour_by: ``"owner"`` (default) or ``"write permission"``.
+
     Attributes
     ----------
-    picture: the :class:`~nookslab.widgets.data.MemoryPicture` on show (colours, legend,
-    counts, ``marked`` page). ``highlighted``: the page framed in red, or None.
+    picture: the :class:`~nookslab.widgets.memdata.MemoryPicture` on show (colours of the pages
+    drawn, legend, counts of all RAM, ``marked`` page). ``highlighted``: the marked page, or None.
+    ``lookup``: type a page number to read its owner and permission.
     """
 
-    def __init__(self, kernel=None, crop: bool = False):
-        self.colour_by = W.ToggleButtons(options=COLOUR_BY, value="owner", description="colour by")
-        self.table = W.Dropdown(options=["kernel"], value="kernel", description="page table")
-        # crop: draw from page 0 to the last page in use (or the faulting page), bigger
-        self.extent = W.ToggleButtons(options=EXTENTS, value=EXTENTS[0 if crop else 1],
-                                      description="show")
-        self.extent.observe(lambda _: self.render(), names="value")
-        self.image = W.Image(format="png")
+    def __init__(self, kernel=None, extent: str = "pages in use", colour_by: str = "owner"):
+        if extent not in EXTENT:
+            raise ValueError(f"unknown extent {extent!r}; choose from {list(EXTENT)}")
+        if colour_by not in COLOUR_BY:
+            raise ValueError(f"unknown colouring {colour_by!r}; choose from {list(COLOUR_BY)}")
+        self.colour_by = W.ToggleButtons(options=COLOUR_BY, value=colour_by,
+                                         description="colour by", style={"button_width": "130px"})
+        self.extent = W.ToggleButtons(options=EXTENT, value=extent, description="show",
+                                      style={"button_width": "110px"})
+        self.table = W.Dropdown(options=["kernel"], value="kernel", description="page table",
+                                layout=W.Layout(width="260px", max_width="100%"))
+        self.lookup = W.BoundedIntText(value=0, min=0, max=0, description="page",
+                                       layout=W.Layout(width="170px"))
+        self.image = W.Image(format="png", layout=W.Layout(max_width="100%", height="auto"))
         self.image.add_class("nookslab-memmap-image")
-        self.legend = W.HTML()
-        self.info = W.HTML()
+        self.legend = W.HTML(layout=W.Layout(max_width="100%"))
+        self.legend.add_class("nookslab-text")
+        self.info = W.HTML(layout=W.Layout(max_width="100%"))
+        self.info.add_class("nookslab-text")
+        self.page_line = W.HTML()
+        self.page_line.add_class("nookslab-text")
         self.kernel = None
         self.picture: MemoryPicture | None = None
-        self.colour_by.observe(lambda _: self.render(), names="value")
+        self.colour_by.observe(self._rerender, names="value")
+        self.extent.observe(self._rerender, names="value")
         self.table.observe(self._rerender, names="value")
-        super().__init__([W.HBox([self.colour_by, self.table]), self.extent,
-                          W.HBox([self.image, self.legend]), self.info])
+        self.lookup.observe(self._look, names="value")
+        wrap = dict(flex_flow="row wrap", align_items="flex-start", max_width="100%")
+        controls = W.HBox([self.colour_by, self.extent, self.table], layout=W.Layout(**wrap))
+        super().__init__([stylesheet(), controls, self.info,
+                          W.HBox([self.image, self.legend], layout=W.Layout(**wrap)),
+                          W.HBox([self.lookup, self.page_line], layout=W.Layout(**wrap))],
+                         layout=W.Layout(max_width="100%"))
         self.add_class("nookslab-memmap")
         self.show(kernel)
 
@@ -62,35 +98,31 @@ class MemoryMap(W.VBox):
         return None if self.picture is None else self.picture.marked
 
     def show(self, kernel) -> None:
-        """Draw ``kernel``'s memory (the page-table choice follows a failed domain if any)."""
+        """Draw ``kernel``'s memory. The page table follows the domain a fault happened in, else
+        the driver's domain (the first protection domain), else the kernel's."""
         self.kernel = kernel
         if kernel is None:
             self.picture = None
             self.image.value = b""
-            self.legend.value = ""
+            self.legend.value = self.page_line.value = ""
             self.info.value = "<i>no kernel to show yet: run a trial</i>"
             return
         tables = list(page_tables(kernel))
-        # after a fault, show the table of the domain it happened in, if it still exists
+        domains = [t for t in tables if t != "kernel"]
         site = (fault_sites(kernel) or [None])[-1]
-        choice = self.table.value if self.table.value in tables else "kernel"
         if site is not None and f"domain {site.domain}" in tables:
             choice = f"domain {site.domain}"
+        elif self.table.value in domains:
+            choice = self.table.value
+        else:
+            choice = domains[0] if domains else "kernel"
         self.table.unobserve(self._rerender, names="value")
         self.table.options = tables
         self.table.value = choice
         self.table.observe(self._rerender, names="value")
+        pages = len(kernel.machine.pages.owner)
+        self.lookup.max = pages - 1
         self.render()
-
-    def pages_in_use(self, marked: int | None = None) -> int:
-        """How many pages the cropped view draws: up to the last page in use (or ``marked``),
-        rounded up to a whole row of the cropped grid."""
-        from ..machine.memory import OWNER_FREE
-        import numpy as np
-        owner = self.kernel.machine.pages.owner
-        used = np.flatnonzero(owner != OWNER_FREE)
-        last = max(int(used[-1]) if len(used) else 0, marked if marked is not None else 0)
-        return min(len(owner), -(-(last + 1) // CROP_COLUMNS) * CROP_COLUMNS)
 
     def _rerender(self, _change=None) -> None:
         self.render()
@@ -103,44 +135,50 @@ class MemoryMap(W.VBox):
             picture = owner_picture(kernel)
         else:
             picture = permission_picture(kernel, self.table.value)
-        sites = fault_sites(kernel)
-        notes = []
         ram_pages = len(picture.colours)
-        for site in sites[-1:]:
+        notes = []
+        for site in fault_sites(kernel)[-1:]:
+            where = (f"{MARK_SWATCH} <b>{_what(site.access)}</b> at {site.addr:#010x} "
+                     f"{_by(site)}: ")
             if site.page < ram_pages:
                 picture.marked = site.page
-                notes.append(f"<b style='color:#e60000'>{_what(site.access)}</b> at "
-                             f"{site.addr:#010x} {_by(site)}: "
-                             f"{html.escape(page_info(kernel, site.page, self.table.value))}")
+                notes.append(where + html.escape(page_info(kernel, site.page, self.table.value)))
             else:
-                notes.append(f"<b style='color:#e60000'>{_what(site.access)}</b> at "
-                             f"{site.addr:#010x} {_by(site)}: outside "
-                             f"RAM ({ram_pages} pages), not drawn")
-        self.picture = picture
-        cols = None
-        shown = ram_pages
+                notes.append(where + f"outside RAM ({ram_pages} pages), not drawn")
+        owner = kernel.machine.pages.owner
         if self.extent.value == "pages in use":
-            shown = self.pages_in_use(picture.marked)
-            cols = CROP_COLUMNS if shown <= CROP_COLUMNS * CROP_COLUMNS else None
-            picture = MemoryPicture(picture.colours[:shown], picture.legend, picture.counts,
-                                    picture.marked if picture.marked is not None
-                                    and picture.marked < shown else None, picture.title)
-            notes.insert(0, f"showing pages 0 to {shown - 1} (the rest of memory is free: "
-                            f"choose 'all memory' to see it)")
-        img = picture_pixels(picture, cols)
+            picture = crop(picture, in_use(picture, owner))
+        self.picture = picture
+        img = picture_pixels(picture)
         self.image.value = png_bytes(img)
         self.image.width = str(img.shape[1])
         self.image.height = str(img.shape[0])
+        cols, _, _ = grid_shape(len(picture.colours))
+        shown = (f"pages {picture.first}&ndash;{picture.last} of {ram_pages} "
+                 f"({ram_pages * 4 // 1024} MiB of 4 KiB pages); the rest is free"
+                 if len(picture.colours) < ram_pages else
+                 f"all {ram_pages} pages ({ram_pages * 4 // 1024} MiB of 4 KiB pages)")
+        self.info.value = (f"{kernel.mode} kernel: {shown}; each row is {cols} pages, page 0 "
+                           f"top left<br>" + "<br>".join(notes))
         rows = "".join(
-            f"<tr><td><span style='display:inline-block;width:14px;height:14px;"
-            f"background:rgb{colour}'></span></td><td>{html.escape(label)}</td>"
-            f"<td style='text-align:right'>{picture.counts[label]}</td></tr>"
+            f"<tr><td>{_swatch(colour)}</td><td>{html.escape(label)}"
+            + (f" <span style='color:#777'>({html.escape(OWNER_NOTES[label])})</span>"
+               if OWNER_NOTES.get(label) else "")
+            + f"</td><td style='text-align:right'>{picture.counts[label]}</td></tr>"
             for label, colour in picture.legend.items())
         if picture.marked is not None:
-            rows += ("<tr><td><span style='display:inline-block;width:10px;height:10px;"
-                     "border:2px solid #e60000'></span></td>"
-                     "<td>faulting access / corruption</td><td></td></tr>")
+            rows += (f"<tr><td>{MARK_SWATCH}</td><td>faulting access / corruption found "
+                     f"(page {picture.marked})</td><td></td></tr>")
         self.legend.value = (f"<b>{html.escape(picture.title)}</b><table>"
                              f"<tr><th></th><th></th><th>pages</th></tr>{rows}</table>")
-        self.info.value = (f"{ram_pages} pages of 4 KiB ({ram_pages * 4 // 1024} MiB), "
-                           f"{kernel.mode} kernel<br>" + "<br>".join(notes))
+        if picture.marked is not None:
+            self.lookup.unobserve(self._look, names="value")
+            self.lookup.value = picture.marked
+            self.lookup.observe(self._look, names="value")
+        self._look()
+
+    def _look(self, _change=None) -> None:
+        if self.kernel is None:
+            return
+        self.page_line.value = html.escape(page_info(self.kernel, int(self.lookup.value),
+                                                     self.table.value))

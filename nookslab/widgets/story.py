@@ -4,20 +4,25 @@ the trial ran on; plain text and HTML, no widgets.
 """
 from __future__ import annotations
 
-import ast
 import html
+import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 _CAUGHT = ("oops", "check", "panic", "hang")
+_HOOK = re.compile(r"_nl_fault_\w+")
+#: colour of each verdict word
+VERDICT_COLOURS = {"no failure": "#2e7d32", "recovered": "#1565c0", "crash": "#c62828",
+                   "non-fatal failure": "#ef6c00", "fault never ran": "#6d6d6d"}
 
 
 @dataclass
 class Story:
     """The story of one trial in one configuration.
 
-    ``verdict`` is the one-word class the panel shows first: ``"no failure"``, ``"recovered"``,
-    ``"crash"``, ``"non-fatal failure"`` or ``"error"``; ``headline`` the sentence after it.
+    ``verdict`` is the one-word class the panel shows first: ``"no failure"``, ``"fault never
+    ran"``, ``"recovered"``, ``"crash"``, ``"non-fatal failure"``, ``"error"`` (or the simulator's
+    own ``"simulator-error"`` / ``"simulator-limit"``); ``headline`` the sentence after it.
+    ``landed``: one readable line per fault (the panel shows the fault list once, above).
     """
 
     mode: str
@@ -40,18 +45,21 @@ class Story:
             lines.append(f"  workload afterwards: {self.afterwards}")
         return "\n".join(lines)
 
-    def html(self) -> str:
-        colour = {"no failure": "#2e7d32", "recovered": "#1565c0", "crash": "#c62828",
-                  "non-fatal failure": "#ef6c00"}.get(self.verdict, "#555")
-        parts = [f"<div class='nookslab-story' data-mode='{self.mode}' "
-                 f"data-verdict='{self.verdict}'>",
-                 f"<div class='nookslab-outcome' style='font-size:1.1em'><b>{self.mode}</b>: "
-                 f"<b style='color:{colour}'>{html.escape(self.verdict)}</b> &mdash; "
-                 f"{html.escape(self.headline)}</div>"]
-        for title, items in (("Where the faults landed", self.landed),
-                             ("What caught it", self.caught), ("What recovery did", self.recovery)):
+    def html(self, faults: bool = True) -> str:
+        """The story as HTML; ``faults=False`` leaves out where the faults landed (the panel
+        lists them once for every configuration)."""
+        colour = VERDICT_COLOURS.get(self.verdict, "#555")
+        parts = [f"<div class='nookslab-story' data-mode='{html.escape(self.mode)}' "
+                 f"data-verdict='{html.escape(self.verdict)}' style='line-height:1.4;"
+                 f"overflow-wrap:anywhere'>",
+                 f"<div class='nookslab-outcome' style='font-size:1.1em'><b>"
+                 f"{html.escape(self.mode)}</b>: <b style='color:{colour}'>"
+                 f"{html.escape(self.verdict)}</b> &mdash; {html.escape(self.headline)}</div>"]
+        sections = (("Where the faults landed", self.landed if faults else []),
+                    ("What caught it", self.caught), ("What recovery did", self.recovery))
+        for title, items in sections:
             if items:
-                lis = "".join(f"<li><code>{html.escape(i)}</code></li>" for i in items)
+                lis = "".join(f"<li>{html.escape(i)}</li>" for i in items)
                 parts.append(f"<div><i>{title}</i><ol style='margin:0'>{lis}</ol></div>")
         if self.afterwards:
             parts.append(f"<div><i>Workload afterwards</i>: {html.escape(self.afterwards)}</div>")
@@ -63,59 +71,49 @@ def _ms(kernel, cycles: int) -> str:
     return f"t={cycles / kernel.clock.hz * 1e3:.3f} ms"
 
 
-@lru_cache(maxsize=16)
-def _functions(extension: str) -> tuple[tuple[str, ...], tuple[tuple[int, int], ...]]:
-    """The driver's source lines and the (first, last) line of each top-level function."""
-    from ..drivers import REGISTRY
-    from ..kernel.module import driver_source
-    try:
-        source = driver_source(REGISTRY[extension].source)
-    except (KeyError, ValueError):
-        return (), ()
-    spans = []
-    for node in ast.parse(source).body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            first = min([node.lineno] + [d.lineno for d in node.decorator_list])
-            spans.append((first, node.end_lineno))
-    return tuple(source.splitlines()), tuple(spans)
-
-
-@lru_cache(maxsize=512)
-def _landed(extension: str, fault) -> str:
-    """One fault's line. Only the function holding the site is parsed (padded with blank lines
-    so line numbers stay right): a whole driver's syntax tree costs ~0.1 s for VFAT."""
-    from ..faults.story import before_after
-    lines, spans = _functions(extension)
-    span = next(((a, b) for a, b in spans if a <= fault.line <= b), None)
-    before = after = ""
-    if span is not None and fault.function:
-        padded = "\n" * (span[0] - 1) + "\n".join(lines[span[0] - 1:span[1]]) + "\n"
-        try:
-            before, after = before_after(fault, padded)
-        except Exception:                    # noqa: BLE001 - a story must never fail
-            before, after = "", ""
-    if before or after:
-        return f"{fault.type} in {fault.function}, line {fault.line}: {before}  =>  {after}"
-    return str(fault)
-
-
 def where_landed(extension: str, faults) -> list[str]:
-    """One line per fault: the type, the function and line, the source before and after."""
-    return [_landed(extension, fault) for fault in faults]
+    """One line per fault: its type and site, what it does, the statement before and after."""
+    from ..faults.describe import describe_in
+    out = []
+    for fault in faults:
+        change = describe_in(extension, fault)
+        line = f"{change.title}: {change.what}"
+        if change.before or change.after:
+            line += f": {change.before}  =>  {change.after}"
+        out.append(line)
+    return out
+
+
+def _readable(text: str, faults) -> str:
+    """``text`` with the injector's names for faults (hook names, ``str(fault)`` with its raw
+    parameters) replaced by the faults' titles."""
+    from ..faults.describe import title
+    for fault in faults:
+        text = text.replace(str(fault), title(fault))
+        hook = getattr(fault, "hook", None)
+        if hook:
+            text = text.replace(hook, f"the {fault.type} fault")
+    return _HOOK.sub("a fault", text)
 
 
 def tell(result, kernel=None) -> Story:
     """The :class:`Story` of ``result`` (and of ``kernel``, the one it ran on, if known)."""
     faults = tuple(result.faults)
     landed = where_landed(result.extension, faults)
+    cause = _readable(result.cause or "", faults)
     if result.error:
         return Story(result.mode, "error", f"the simulator failed: {result.error}", landed)
+    if result.outcome not in ("crash", "nonfatal", "none"):
+        # the simulator's own outcomes (a bug of ours, a host bound): not a driver failure
+        return Story(result.mode, result.outcome, f"not counted as a failure of the driver: "
+                                                  f"{cause or result.outcome}", landed)
+    never = result.activated == 0 and bool(faults)
     if result.outcome == "crash":
         kind = "hung" if result.verdict == "hang" else "panicked"
-        verdict, headline = "crash", f"the system {kind}: {result.cause}"
+        verdict, headline = "crash", f"the system {kind}: {cause}"
     elif result.outcome == "nonfatal":
         verdict = "non-fatal failure"
-        headline = (f"the system survived but {result.extension} failed: {result.cause}")
+        headline = f"the system survived but {result.extension} failed: {cause}"
         if result.recovered:
             headline += " (Nooks recovered it, but the service did not come back)"
     elif result.recovered:
@@ -125,27 +123,38 @@ def tell(result, kernel=None) -> Story:
     elif not faults:
         verdict, headline = "no failure", (f"no fault injected; {result.workload or 'the workload'}"
                                            f" ran normally")
+    elif never:
+        verdict = "fault never ran"
+        headline = (f"the workload never reached the faulty code ({len(faults)} fault(s) "
+                    f"injected, none ran): this trial tested nothing. Try the next seed or "
+                    f"another fault type")
     else:
         verdict = "no failure"
-        headline = (f"{result.activated} of {len(faults)} fault(s) ran and did no observable harm")
+        headline = f"{result.activated} of {len(faults)} fault(s) ran and did no observable harm"
+        if result.activated < len(faults):
+            headline += f"; {len(faults) - result.activated} never ran"
     story = Story(result.mode, verdict, headline, landed)
     if kernel is not None:
         for e in kernel.events:
-            detection = e.kind == "fault" and "activated" not in e.detail
+            detection = e.kind == "fault" and "activated" not in e.detail \
+                and not any(e.detail.startswith(str(f)) for f in faults)
             if e.kind in _CAUGHT or detection:
                 what = "Nooks detected" if detection else e.kind
-                story.caught.append(f"{_ms(kernel, e.time)} {what} ({e.subject}): {e.detail}")
+                story.caught.append(_readable(f"{_ms(kernel, e.time)} {what} ({e.subject}): "
+                                              f"{e.detail}", faults))
             if len(story.caught) >= 6:
                 break
         for record in getattr(kernel, "recoveries", []):
+            policy = getattr(record, "policy", "?")
+            done = ("disabled" if policy == "disable" else "ok") if record.ok else "FAILED"
             story.recovery.append(f"recovery of {record.extension} "
-                                  f"({record.trigger}), policy {record.policy}: "
-                                  f"{'ok' if record.ok else 'FAILED'}")
+                                  f"({record.trigger}), policy {policy}: {done}")
             story.recovery.extend(f"{_ms(kernel, s.time)} {s.name}: {s.detail}"
                                   for s in record.steps)
     if result.verdict is None:
         story.afterwards = ("the workload ran again and worked" if result.followup_failure is None
-                            else f"the workload fails: {result.followup_failure}")
+                            else f"the workload fails: "
+                                 f"{_readable(result.followup_failure, faults)}")
     else:
         story.afterwards = "nothing runs: the system is dead"
     return story

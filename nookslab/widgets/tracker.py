@@ -1,6 +1,6 @@
-"""Two views of recovery: the object tracker's table per domain (SOSP'03 section 4.4), shown as it
-was when Nooks detected a failure and as it is now, so its emptying by recovery is visible; and
-the recovery timeline, detection then each step of section 4.5 in order, in simulated time.
+"""The object tracker's table per domain (SOSP'03 section 4.4), shown as it was when Nooks
+detected a failure and as it is now, so its emptying by recovery is visible. (The recovery
+timeline, once here, is :mod:`nookslab.widgets.timeline`.)
 """
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import html
 
 import ipywidgets as W
 
-from .data import TrackerSnapshot, all_tracker_rows, recovery_timeline
+from .data import TrackerSnapshot, all_tracker_rows
+from .timeline import RecoveryTimeline  # noqa: F401 - it lived here; still importable
 
 _HEAD = ("domain", "type", "kernel address", "domain copy", "owner", "kind")
 
@@ -90,43 +91,3 @@ class TrackerView(W.VBox):
     def count(self, domain: str) -> int:
         """Objects tracked now in ``domain``."""
         return len(self.rows.get(domain, []))
-
-
-class RecoveryTimeline(W.VBox):
-    """Detection and each recovery step, in order, with simulated time (from the records)."""
-
-    def __init__(self, kernel=None):
-        self.html = W.HTML()
-        self.rows = []
-        super().__init__([self.html])
-        self.add_class("nookslab-recovery")
-        self.show(kernel)
-
-    def show(self, kernel) -> None:
-        if kernel is None:
-            self.rows = []
-            self.html.value = "<i>no kernel to show yet: run a trial</i>"
-            return
-        self.rows = recovery_timeline(kernel)
-        if not self.rows:
-            if getattr(kernel, "isolation", None) is None:
-                why = (f"{kernel.mode} configuration: nothing recovers a failed driver; "
-                       + (f"the kernel's verdict: {kernel.verdict}" if kernel.verdict
-                          else "no failure needed it"))
-            else:
-                why = "no recovery happened: Nooks detected no failure"
-            self.html.value = f"<i>{html.escape(why)}</i>"
-            return
-        hz = kernel.clock.hz
-        t0 = self.rows[0].time
-        body = "".join(
-            f"<tr><td style='text-align:right'>{r.time / hz * 1e3:.4f}</td>"
-            f"<td style='text-align:right'>+{(r.time - t0) / hz * 1e6:.1f}</td>"
-            f"<td>{html.escape(r.extension)}</td><td><b>{html.escape(r.what)}</b></td>"
-            f"<td>{html.escape(r.detail)}</td></tr>" for r in self.rows)
-        self.html.value = ("<table class='nookslab-timeline'><tr><th>ms</th><th>+&micro;s</th>"
-                           f"<th>extension</th><th>step</th><th>detail</th></tr>{body}</table>")
-
-    @property
-    def steps(self) -> list[str]:
-        return [r.what for r in self.rows]

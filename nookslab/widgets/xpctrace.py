@@ -31,7 +31,8 @@ def timeline_svg(xs: list[Crossing], hz: int, width: int = 760) -> str:
     def x(t: int) -> float:
         return left + span * (t - t0) / (t1 - t0)
     parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
-             f"style='font:11px sans-serif'>"]
+             f"viewBox='0 0 {width} {height}' "
+             f"style='font:11px sans-serif;max-width:100%;height:auto'>"]
     for i, d in enumerate(domains):
         y = 12 + lane * i + lane // 2
         parts.append(f"<text x='2' y='{y + 4}'>{html.escape(d)}</text>"
@@ -70,9 +71,10 @@ class XpcTrace(W.VBox):
 
     def __init__(self, kernel=None):
         self.zoom = W.Dropdown(options=[("whole run", -1)], value=-1, description="zoom",
-                               layout=W.Layout(width="520px"))
+                               layout=W.Layout(width="520px", max_width="100%"))
         self.window = W.IntRangeSlider(value=(0, 0), min=0, max=0, description="crossings",
-                                       continuous_update=False, layout=W.Layout(width="520px"))
+                                       continuous_update=False,
+                                       layout=W.Layout(width="520px", max_width="100%"))
         self.timeline = W.HTML()
         self.detail = W.HTML()
         self.table = W.HTML()

@@ -23,7 +23,7 @@ def test_toggling_a_fault_on_reruns_the_trial_and_shows_the_native_crash(crash_c
     assert run.result.outcome == "crash"
     assert run.result.verdict == "panic"
     assert "crash" in panel.outcome_text and "no failure" not in panel.outcome_text
-    assert "PTR in null_interrupt" in panel.outcome_text      # where the fault landed
+    assert "PTR in null_interrupt, line 48" in panel.outcome_text      # where it landed
     assert "panic" in panel.outcome_text                     # the kernel's message
 
 
@@ -102,8 +102,8 @@ def test_a_fault_type_with_no_site_is_a_message_in_the_panel_not_a_traceback(mon
 
 
 def test_a_configuration_not_built_yet_is_shown_as_unavailable(monkeypatch):
-    import nookslab.system
-    monkeypatch.setattr(nookslab.system, "available_modes", lambda: ("native",))
+    from nookslab.widgets import panel as panel_module
+    monkeypatch.setattr(panel_module, "available_modes", lambda: ("native",))
     panel = FaultPanel(extension="null", mode="both", seed=0)
     assert panel.verdicts == {"native": "no failure", "nooks": "unavailable"}
     assert "the nooks configuration is not built yet" in panel.outcome_text
@@ -124,3 +124,120 @@ def test_the_campaign_button_fills_the_progress_bar_and_counts_every_trial():
     assert sum(counts[("null", "nooks")].values()) == 3
     for outcome, n in counts[("null", "native")].items():
         assert f"{outcome} {n}" in panel.campaign_summary.value
+
+
+# -- what is on show answers the choices ----------------------------------------------------
+def test_the_result_is_labelled_with_the_choices_it_was_run_with(crash_case):
+    panel = FaultPanel(extension="null", mode="both", seed=14, faults=("PTR",))
+    assert panel.caption.value == ("<b>Result</b> for null, seed 14, configuration both, "
+                                   "faults: PTR")
+    assert not panel.stale
+
+
+def test_changing_the_seed_runs_the_trial_again_for_the_new_seed(crash_case):
+    panel = FaultPanel(extension="null", mode="native", seed=14, faults=("PTR",))
+    panel.seed.value = 15
+    assert [r.result.seed for r in panel.runs] == [15]
+    assert "seed 15" in panel.caption.value and not panel.stale
+
+
+def test_changing_the_configuration_or_extension_runs_the_trial_again():
+    panel = FaultPanel(extension="null", mode="both", seed=14, faults=("PTR",))
+    panel.mode.value = "native"
+    assert [r.mode for r in panel.runs] == ["native"]
+    assert panel.verdicts == {"native": "crash"}
+    other = next(e for e in panel.extension.options if e != "null")
+    panel.toggles["PTR"].value = False                 # keep the other driver's trial short
+    panel.extension.value = other
+    assert [r.result.extension for r in panel.runs] == [other]
+    assert f"for {other}, seed 14" in panel.caption.value
+
+
+def test_with_auto_run_off_a_changed_choice_greys_the_old_result_out_as_stale():
+    panel = FaultPanel(extension="null", mode="native", seed=14, faults=("PTR",),
+                       auto_run=False)
+    shown = panel.runs
+    panel.seed.value = 15
+    assert panel.runs is shown                         # nothing ran
+    assert panel.stale and "nookslab-stale" in panel.results._dom_classes
+    assert panel.caption.value.startswith("<b style='color:#b26a00'>stale</b>: the result "
+                                          "below is for null, seed 14, configuration native")
+    assert "(null, seed 15, configuration native, faults: PTR)" in panel.caption.value
+    panel.toggles["PTR"].value = False
+    assert panel.stale and "faults: none)" in panel.caption.value
+    panel.run_button.click()
+    assert not panel.stale and "nookslab-stale" not in panel.results._dom_classes
+    assert panel.runs[0].result.seed == 15 and panel.runs[0].result.faults == ()
+
+
+def test_an_active_fault_toggle_looks_different_from_an_inactive_one():
+    panel = FaultPanel(extension="null", mode="native", seed=14, run=False)
+    ptr = panel.toggles["PTR"]
+    assert ptr.button_style == "" and "mod-active" not in ptr._dom_classes
+    panel.auto_run = False
+    ptr.value = True
+    assert ptr.button_style == "info"
+    assert all(b.button_style == "" for k, b in panel.toggles.items() if k != "PTR")
+
+
+def test_the_toggle_grid_wraps_to_the_width_it_is_given():
+    panel = FaultPanel(extension="null", run=False)
+    layout = panel.toggle_grid.layout
+    assert layout.grid_template_columns == "repeat(auto-fill, minmax(92px, 1fr))"
+    assert all(b.layout.width == "auto" for b in panel.toggles.values())
+    assert panel.stories.layout.flex_flow == "row wrap"
+
+
+def test_an_unknown_fault_type_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown fault type 'PTRR'; choose from"):
+        FaultPanel(extension="null", faults=("PTRR",))
+
+
+# -- the fault list --------------------------------------------------------------------------
+def test_the_faults_are_listed_once_readably_above_both_configurations(crash_case):
+    panel = FaultPanel(extension="null", mode="both", seed=14, faults=("PTR", "SYNC"))
+    html = panel.fault_list.value + "".join(b.value for b in panel.stories.children)
+    assert html.count("PTR in null_interrupt, line 48") == 1
+    assert "_nl_fault" not in html and "bit=" not in html and "count=" not in html
+    assert ("<span class='nookslab-code before' style='white-space:pre-wrap;overflow-wrap:"
+            "anywhere'>before: writel(status, regs + REG_STATUS)</span>") in html
+    assert "regs + <ins>(</ins>REG_STATUS<ins> ^ 0x10000000</ins>)<ins>)</ins>" in html
+    assert [sorted(r.ran) for r in panel.rows] == [["native", "nooks"]] * 2
+    assert panel.rows[0].ran == {"native": True, "nooks": True}
+    assert "Where the faults landed" not in "".join(b.value for b in panel.stories.children)
+
+
+def test_a_fault_whose_code_never_ran_says_so_instead_of_no_failure():
+    # seed 2 puts the PTR fault in null_ioctl, which the null-io workload never calls
+    panel = FaultPanel(extension="null", mode="both", seed=2, faults=("PTR",))
+    assert panel.verdicts == {"native": "fault never ran", "nooks": "fault never ran"}
+    assert "this trial tested nothing" in panel.outcome_text
+    assert panel.rows[0].ran == {"native": False, "nooks": False}
+    assert "<b>never ran</b>" in panel.fault_list.value
+    assert "no failure" not in panel.outcome_text
+
+
+# -- replaying a campaign trial --------------------------------------------------------------
+def _campaign_trial(mode: str = "native"):
+    from nookslab.faults import Campaign
+    result = Campaign(["null"], trials=4, seed=0).run(progress=False)
+    return next(t for t in result.trials if t.mode == mode and t.outcome == "nonfatal")
+
+
+def test_a_replay_says_on_screen_what_it_switched_and_keeps_saying_it():
+    trial = _campaign_trial("native")
+    panel = FaultPanel(extension="null", mode="both", seed=3, faults=("PTR",))
+    panel.replay(trial)
+    assert panel.mode.value == "native" and panel.seed.value == trial.seed
+    assert panel.chosen_types == (RANDOM,)             # a campaign trial is random x5
+    assert panel.runs[0].result.faults == trial.faults
+    assert panel.runs[0].result.outcome == trial.outcome
+    status = panel.status.value
+    assert f"Replaying campaign trial #{trial.index}</b> (null, native, seed {trial.seed}" in status
+    assert "configuration both &rarr; native" in status
+    assert f"seed 3 &rarr; {trial.seed}" in status
+    assert "fault toggles PTR &rarr; random x5 (the trial's 5 faults)" in status
+    panel.run_button.click()                           # still the replay on show
+    assert "Replaying campaign trial" in panel.status.value
+    panel.seed.value = trial.seed + 1                  # a new choice: no longer the replay
+    assert panel.status.value == ""

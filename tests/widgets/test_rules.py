@@ -70,6 +70,8 @@ def test_the_widget_benchmark_runs_and_reports_each_target():
         sys.path.pop(0)
     rows = bench_widgets.measure(repeat=1, extensions=())
     names = [r[0] for r in rows]
-    assert "memory map 16 MiB, by owner (fault marked)" in names
+    assert "memory map 16 MiB, pages in use (fault marked)" in names
     assert "dashboard next seed null/nooks + all views" in names
+    assert "panel seed typed null/both (stale, re-run)" in names
+    assert "campaign explorer, 60 trials x 2 configurations" in names
     assert all(best > 0 and med >= best for _, best, med, _ in rows)

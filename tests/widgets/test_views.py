@@ -7,11 +7,13 @@ import numpy as np
 import nookslab as nl
 from nookslab.widgets import (CampaignExplorer, MemoryMap, RecoveryTimeline, TrackerView,
                               XpcTrace, dashboard)
-from nookslab.widgets.data import MARK_COLOUR, crossing_counts, grid_shape, picture_pixels
+from nookslab.widgets.data import (MARK_COLOUR, MARK_RING, crossing_counts, grid_shape,
+                                   picture_pixels)
+from nookslab.widgets.memdata import MARGIN
 
 
 # -- memory map ------------------------------------------------------------------------------
-def test_the_memory_map_frames_the_page_the_faulting_store_hit(nooks_crash_run):
+def test_the_memory_map_marks_the_page_the_faulting_store_hit(nooks_crash_run):
     view = MemoryMap(nooks_crash_run.kernel)
     assert view.highlighted == 1                       # 0x00001004 lies in page 1
     assert "faulting write</b> at 0x00001004 by domain null" in view.info.value
@@ -19,9 +21,61 @@ def test_the_memory_map_frames_the_page_the_faulting_store_hit(nooks_crash_run):
             in view.info.value)
     img = picture_pixels(view.picture)
     cols, _, cell = grid_shape(len(view.picture.colours))
-    assert (cols, cell) == (64, 8)
-    assert tuple(img[0, cell + 2]) == MARK_COLOUR      # inside page 1's square
-    assert tuple(img[2 * cell + 4, 5 * cell + 4]) != MARK_COLOUR   # far from it
+    assert (cols, cell) == (32, 16)                    # the pages in use, 16-pixel squares
+    m = MARGIN
+    assert tuple(img[m, m + cell]) == MARK_COLOUR      # page 1's frame
+    assert tuple(img[m + cell // 2, m + cell + cell // 2]) == tuple(view.picture.colours[1])
+    ring = img[:m + 2 * cell, :m + 3 * cell].reshape(-1, 3)
+    assert (ring == MARK_RING).all(axis=1).sum() > 8 * cell    # a ring all around it
+    assert (img[:m, m + cell - 4:m + 2 * cell] == MARK_RING).all(axis=2).any()  # above, too
+    assert tuple(img[m + 4 * cell + 4, m + 8 * cell + 4]) not in (MARK_COLOUR, MARK_RING)
+
+
+def test_the_marker_has_a_colour_no_page_has():
+    from nookslab.widgets.data import DOMAIN_COLOURS, KERNEL_COLOURS, OWNER_COLOURS, \
+        PERMISSION_COLOURS
+    colours = {*OWNER_COLOURS.values(), *PERMISSION_COLOURS.values(), *DOMAIN_COLOURS,
+               *KERNEL_COLOURS}
+    assert MARK_COLOUR not in colours and MARK_RING not in colours
+    assert MARK_COLOUR != OWNER_COLOURS["dma"]
+
+
+def test_the_memory_map_opens_on_the_pages_in_use_and_shows_all_memory_on_request(
+        nooks_crash_run):
+    k = nooks_crash_run.kernel
+    view = MemoryMap(k)
+    owner = k.machine.pages.owner
+    last_used = int(np.flatnonzero(owner != 0)[-1])
+    shown = len(view.picture.colours)
+    assert last_used < shown <= last_used + 32 and shown % 32 == 0
+    assert view.image.height == str(-(-shown // 32) * 16 + 2 * MARGIN)
+    assert view.image.width == str(512 + 2 * MARGIN)
+    assert f"pages 0&ndash;{shown - 1} of 4096" in view.info.value
+    assert sum(view.picture.counts.values()) == 4096   # the legend still counts all RAM
+    view.extent.value = "all memory"
+    assert len(view.picture.colours) == 4096
+    assert grid_shape(4096) == (64, 64, 8)
+    assert view.highlighted == 1
+    assert "all 4096 pages" in view.info.value
+
+
+def test_kernel_owned_regions_each_get_their_own_colour():
+    from nookslab.widgets.memdata import class_colours, owner_class
+    names = ["kernel heap", "kernel text", "kernel data", "skb", "user", "dma e1000",
+             "ide dma", "domain e1000", "reserved"]
+    classes = [owner_class(n) for n in names]
+    assert classes == ["kernel heap", "kernel text", "kernel data", "kernel buffers", "user",
+                       "dma", "dma", "domain e1000", "reserved"]
+    colours = class_colours(classes + ["domain vfat", "domain sb", "kernel stacks"])
+    assert len(set(colours.values())) == len(colours) == 11
+
+
+def test_looking_up_a_page_tells_its_owner_and_permission(nooks_crash_run):
+    view = MemoryMap(nooks_crash_run.kernel)
+    assert view.lookup.value == 1                      # starts on the marked page
+    view.lookup.value = 0
+    assert view.page_line.value == ("page 0 (0x00000000): owner &#x27;reserved&#x27;; not "
+                                    "present in the domain null page table")
 
 
 def test_the_owner_view_counts_every_page_of_a_16_mib_machine(nooks_crash_run):
@@ -35,7 +89,8 @@ def test_the_owner_view_counts_every_page_of_a_16_mib_machine(nooks_crash_run):
     assert counts["domain null heap"] + counts["domain null stacks"] == \
         len(domain.memory_pages())
     assert bytes(view.image.value).startswith(b"\x89PNG\r\n\x1a\n")
-    assert view.image.width == "512"
+    assert view.image.width == str(512 + 2 * MARGIN)
+    assert "(page 0: the NULL guard)" in view.legend.value
 
 
 def test_the_write_permission_view_shows_what_the_selected_domain_may_write(nooks_crash_run):
@@ -50,9 +105,24 @@ def test_the_write_permission_view_shows_what_the_selected_domain_may_write(nook
     writable = int(np.count_nonzero(domain.pt.array[:4096] & 2))
     assert counts["writable: the domain's own heap and stacks"] + \
         counts["writable: granted (DMA, device, lent buffers)"] == writable
+    assert "what domain null may write" in view.legend.value
     view.table.value = "kernel"
     assert view.picture.counts["not present"] == 1     # page 0: NULL must fault
     assert "writable (kernel page table)" in view.picture.counts
+
+
+def test_the_write_permission_view_opens_on_the_drivers_domain_without_a_fault():
+    k = nl.boot(mode="nooks", seed=0)
+    k.load("null")
+    view = MemoryMap(k, colour_by="write permission")
+    assert view.highlighted is None
+    assert view.table.value == "domain null"
+    assert view.table.options == ("kernel", "domain null")
+    assert "writable: the domain's own heap and stacks" in view.picture.counts
+    native = nl.boot(mode="native", seed=0)
+    native.load("null")
+    view.show(native)
+    assert view.table.value == "kernel" and "every page in use is writable" in view.legend.value
 
 
 def test_a_native_crash_marks_where_the_kernel_found_the_corruption(crash_case):
@@ -161,6 +231,47 @@ def test_the_recovery_timeline_lists_detection_then_the_papers_steps_in_order(no
     assert "<b>release objects</b>" in view.html.value
 
 
+def test_an_explicit_recovery_is_requested_not_detected_and_prints_as_text():
+    k = nl.boot(mode="nooks", seed=0)
+    k.load("null")
+    k.run("null-io", seconds=0.001)
+    rec = k.isolation.recover("null")
+    view = RecoveryTimeline(k)
+    assert view.steps[0] == "recovery requested" and view.steps[-1] == "recovered"
+    lines = view.text.splitlines()
+    assert lines[0] == (f"recovery 1 of null: recovered (policy restart) after "
+                        f"{rec.finished - rec.started} cycles")
+    assert lines[1] == "          0 cycles  recovery requested: recover() called: no failure " \
+                       "was detected"
+    assert [line.split("cycles  ")[1].split(":")[0] for line in lines[2:-1]] == \
+        [s.name for s in rec.steps]
+    assert repr(view) == "RecoveryTimeline(1 recovery(ies): recovered)"
+    assert view.html.value.count("<svg") == 1
+    # a step is recorded when done: the reload took from the device reset to its own row
+    reset, reload = (next(s.time for s in rec.steps if s.name == n) for n in ("reset device",
+                                                                            "reload"))
+    assert f"<title>reload: into domain null ({reload - reset} cycles)</title></rect>" \
+        in view.html.value
+
+
+def test_a_disabled_driver_reads_disabled_and_each_recovery_has_its_block():
+    from nookslab.nooks.hooks import NooksHooks
+
+    def policy(extension, restarts, cause):
+        return "restart" if restarts < 1 else "disable"
+    k = nl.boot(mode="nooks", seed=0, hooks=NooksHooks(policy=policy))
+    k.load("null")
+    k.isolation.recover("null")
+    k.run("null-io", seconds=0.0005)
+    k.isolation.recover("null")
+    view = RecoveryTimeline(k)
+    ends = [line.split(": ")[1].split(" (")[0] for line in view.text.splitlines()
+            if line.startswith("recovery ")]
+    assert ends == ["recovered", "disabled"]
+    assert "failed" not in view.text.splitlines()[-1]
+    assert "<b>recovery 1</b>" in view.html.value and "<b>recovery 2</b>" in view.html.value
+
+
 def test_the_recovery_timeline_without_a_failure_says_nothing_was_recovered():
     k = nl.boot(mode="nooks", seed=0)
     assert "Nooks detected no failure" in RecoveryTimeline(k).html.value
@@ -179,10 +290,54 @@ def test_the_campaign_bars_show_our_counts_and_the_papers_totals():
     for outcome in ("crash", "nonfatal"):
         for mode in ("native", "nooks"):
             n = counts[("null", mode)][outcome]
-            assert view.bars[(outcome, "null", mode)].description.startswith(f"{mode}: {n} (")
-            assert view.bars[(outcome, "all", mode)].description.startswith(f"{mode}: {n} (")
-    text = str(view.figures.children[0].children[-1].children[1].description)
-    assert text == "native: 317 (15.8%)"               # the paper's figure 6 total of 2000
+            assert view.bars[(outcome, "null", mode)].description.startswith(f"{n} of 4 (")
+            assert view.bars[(outcome, "all", mode)].description.startswith(f"{n} of 4 (")
+    text = str(view.figures.children[0].children[-2].children[3].description)
+    assert text == "4 of 2000 (0.2%)"                  # the paper's figure 6, nooks
+    assert "4 trials per configuration per extension" in view.figures.children[0].children[0].value
+
+
+def _synthetic_campaign(native_crashes: int, nooks_crashes: int, trials: int = 60):
+    """A campaign result with the given crash counts out of ``trials`` per configuration."""
+    from nookslab.faults.campaign import CampaignResult
+    from nookslab.faults.trial import TrialResult
+    config = dict(extensions=["null"], trials=trials, faults_per_trial=5, seed=0,
+                  modes=["native", "nooks"])
+    runs = []
+    for mode, crashes in (("native", native_crashes), ("nooks", nooks_crashes)):
+        runs += [TrialResult("null", mode, i, (), "crash" if i < crashes else "none",
+                             cause=("panic: " + "a long cause " * 12) if i < crashes else None,
+                             index=i) for i in range(trials)]
+    return CampaignResult(config, runs)
+
+
+def test_bar_lengths_are_proportional_to_the_shares_with_no_minimum():
+    from nookslab.widgets.campaign import BAR_PX
+    view = CampaignExplorer(_synthetic_campaign(8, 1))          # 13.3% and 1.7%
+    assert view.scales["crash"] == 20                            # the paper's 15.8% fits in 20
+    native, nooks = view.widths[("crash", "null", "native")], view.widths[("crash", "null", "nooks")]
+    assert native == round(BAR_PX * (8 / 60 * 100) / 20, 1) == 160.0
+    assert nooks == round(BAR_PX * (1 / 60 * 100) / 20, 1) == 20.0
+    assert native / nooks == 8
+    assert view.widths[("crash", "paper", "nooks")] == round(BAR_PX * 0.2 / 20, 1)
+    assert view.widths[("nonfatal", "null", "native")] == 0.0     # 0% is no bar at all
+    zero = view.figures.children[1].children[1].children[2].value
+    assert "data-width='0.0' style='width:0.0px" in zero
+    assert view.bars[("crash", "null", "nooks")].description == "1 of 60 (1.7%)"
+    assert not view.bars[("nonfatal", "null", "native")].description.startswith(" ")
+    assert view.bars[("nonfatal", "null", "native")].disabled     # nothing to list
+
+
+def test_a_picked_trials_full_cause_is_shown_wrapped_below_the_list():
+    view = CampaignExplorer(_synthetic_campaign(3, 0))
+    view.bars[("crash", "null", "native")].click()
+    assert len(view.selected) == 3
+    label = view.listing.options[0][0]
+    assert len(label) < 120 and label.endswith("\u2026")
+    cause = view.selected[0].cause
+    assert len(cause) > 120 and cause in view.detail.value
+    assert "overflow-wrap:anywhere" in view.detail.value
+    assert view.listing.layout.display == ""
 
 
 def test_clicking_a_bar_lists_its_trials_and_replay_reruns_one_in_the_panel():
@@ -244,3 +399,11 @@ def test_a_view_that_fails_on_a_kernel_shows_a_message_in_its_tab(monkeypatch):
     slot = board.tabs.children[1]
     assert "cannot show this kernel yet (AttributeError: no such thing)" in slot.children[0].value
     assert board.tabs.children[0].children[0] is board.memory
+
+
+def test_a_bad_extent_or_colouring_is_a_clear_error():
+    import pytest
+    with pytest.raises(ValueError, match="unknown extent 'some'; choose from"):
+        MemoryMap(extent="some")
+    with pytest.raises(ValueError, match="unknown colouring 'age'; choose from"):
+        MemoryMap(colour_by="age")
