@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import choose, positive_int
-from .trial import OUTCOMES, TrialResult, check_extension, run_trial
+from .trial import OUTCOMES, SIMULATOR_LIMIT, TrialResult, check_extension, run_trial
 
 
 @dataclass(frozen=True)
@@ -237,12 +237,18 @@ class CampaignResult:
         self.trials = trials
 
     def counts(self) -> dict[tuple[str, str], dict[str, int]]:
-        """{(extension, mode): {"crash": n, "nonfatal": n, "none": n}}."""
-        out = {(e, m): dict.fromkeys(OUTCOMES, 0)
+        """{(extension, mode): {"crash": n, "nonfatal": n, "none": n, "simulator-limit": n}}:
+        trials that hit a bound of the simulator have their own key (not in the figures)."""
+        out = {(e, m): dict.fromkeys(OUTCOMES + (SIMULATOR_LIMIT,), 0)
                for e in self.config["extensions"] for m in self.config["modes"]}
         for t in self.trials:
-            out[(t.extension, t.mode)][t.outcome] += 1
+            bucket = out[(t.extension, t.mode)]
+            bucket[t.outcome] = bucket.get(t.outcome, 0) + 1
         return out
+
+    def simulator_limits(self) -> list[TrialResult]:
+        """Trials that hit a bound of the simulator (host memory, a worker that died)."""
+        return [t for t in self.trials if t.outcome == SIMULATOR_LIMIT]
 
     def recovery_counts(self) -> dict[tuple[str, str], dict[str, int]]:
         """Per (extension, mode): trials where recovery was started, succeeded, restored service."""

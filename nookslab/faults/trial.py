@@ -38,6 +38,9 @@ EXTENSION_SECONDS = {"khttpd": 0.002}
 EXTENSION_FOLLOWUP_SECONDS = {"khttpd": 0.002}
 FOLLOWUP_SECONDS = 0.005    # the second run that checks the extension still works
 OUTCOMES = ("crash", "nonfatal", "none")
+#: The outcome of a trial that hit a bound of the simulator itself (host memory, a worker process
+#: that died): not counted in the figures, shown beside them (``Verdict(kind="limit")``).
+SIMULATOR_LIMIT = "simulator-limit"
 #: The trial's livelock watchdog: device events plus interrupts a trial may take per simulated
 #: second. A healthy workload takes at most ~60,000/s; a faulty driver can make a device
 #: interrupt forever without letting the workload finish (an interrupt storm), which on a real
@@ -50,7 +53,8 @@ SIMULATOR_ERROR = "simulator error"
 class TrialResult:
     """What one trial did. Plain data: prints, ``to_dict``/``from_dict``, ``_repr_html_``.
 
-    ``outcome`` is one of :data:`OUTCOMES`; ``cause`` the panic/hang message or the failure seen
+    ``outcome`` is one of :data:`OUTCOMES`, or :data:`SIMULATOR_LIMIT` when the run hit a bound of
+    the simulator; ``cause`` the panic/hang message or the failure seen
     (None for ``none``). ``detected``: Nooks started a recovery; ``recovered``: one succeeded;
     ``service_restored``: recovered and the second run of the workload worked. ``activated``:
     how many of the faults ran. ``error``: set only if the simulator itself failed (a bug of ours,
@@ -257,6 +261,9 @@ def execute(extension: str, mode: str, seed: int, faults: tuple[Fault, ...],
         second = kernel.run(workload, seconds=followup) if kernel.verdict is None \
             else None
         return _classify(kernel, workload, first, second, base), kernel
+    except MemoryError:                        # the host refused memory outside any guard
+        return TrialResult(**base, outcome=SIMULATOR_LIMIT,
+                           cause="simulator limit: the host refused memory"), kernel
     except Exception as exc:                   # noqa: BLE001 - recorded, never raised
         error = f"{type(exc).__name__}: {exc}".splitlines()[0]
     except KernelPanic:
@@ -311,6 +318,9 @@ def _classify(kernel, workload, first, second, base) -> TrialResult:
                   followup_failure=second.failure if second is not None else None,
                   app_noticed=noticed)
     if kernel.verdict is not None:
+        if kernel.verdict.kind == "limit":
+            return TrialResult(**common, outcome=SIMULATOR_LIMIT, cause=kernel.verdict.cause,
+                               verdict="limit")
         return TrialResult(**common, outcome="crash", cause=str(kernel.verdict),
                            verdict=kernel.verdict.kind)
     restored = recovered and second.ok

@@ -27,6 +27,11 @@ from .text import FunctionTable
 from .timer import TimerSubsystem
 from .trace import Trace
 
+#: The kernel stack: 8 KiB, as Linux 2.4 gives each task. One CPU runs one context at a time, so
+#: one stack serves every system call; interrupts nest on it. Driver frames and on-stack buffers
+#: live here natively (under Nooks, on the domain's stacks).
+KERNEL_STACK_PAGES = 2
+
 #: native and nooks (SOSP'03), then the other configurations of the "beyond Nooks" notebook:
 #: shadow drivers (OSDI'04) and Table 1's other approaches (see nookslab/nooks/approaches.py).
 MODES = ("native", "nooks", "nooks+shadow", "user-level", "sfi", "safe-language")
@@ -108,6 +113,10 @@ class Kernel:
         if self.mode != "native":
             from .. import nooks
             self.isolation = nooks.install(self, hooks)
+        # set aside last, at the top of RAM, so that no other boot-time address moves
+        self.stack_owner = self.machine.pages.new_owner("kernel stack")
+        self.kernel_stack = self.machine.pages.alloc_high(KERNEL_STACK_PAGES, self.stack_owner)
+        self.cpu.use_stack(self.kernel_stack, KERNEL_STACK_PAGES * PAGE_SIZE)
         self.events.add("boot", "kernel", f"mode={self.mode} seed={self.seed} "
                                           f"memory={memory // 1024} KiB")
 
@@ -203,6 +212,10 @@ class Kernel:
         Linux 2.4 rules: a hang (the watchdog) ends the system; an integrity failure (BUG) or any
         exception in interrupt context panics; otherwise only the current process dies.
         """
+        if isinstance(exc, MemoryError):
+            # the host refused memory (a worker's address-space cap): a bound of the simulator,
+            # not something the simulated kernel met
+            raise self.limit(f"the host refused memory in {where} ({self.mmu.domain})")
         message = describe(exc)
         self.events.add("oops", self.mmu.domain, f"{where}: {message}")
         if isinstance(exc, Watchdog):
@@ -226,6 +239,12 @@ class Kernel:
 
     def hang(self, cause: str) -> KernelPanic:
         return self._die("hang", cause)
+
+    def limit(self, cause: str) -> KernelPanic:
+        """End the run at a bound of the simulator (host memory, say): a verdict of its own
+        (``kind="limit"``), never passed off as something the simulated kernel met."""
+        return self._die("limit", cause if cause.startswith("simulator limit")
+                         else f"simulator limit: {cause}")
 
     def _die(self, kind: str, cause: str) -> KernelPanic:
         if self.verdict is None:
