@@ -14,7 +14,7 @@ from nookslab.workloads import Measurement, WorkloadSpec
 
 from .baddrivers.belldev import BellDevice
 
-BAD_DRIVERS = ("bell", "init_raises", "toplevel_raises", "init_hangs", "init_fails",
+BAD_DRIVERS = ("bell", "hostbomb", "init_raises", "toplevel_raises", "init_hangs", "init_fails",
                "cleanup_raises", "unresolved", "no_init")
 
 
