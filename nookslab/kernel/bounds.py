@@ -112,11 +112,11 @@ def bindings(kernel, module: str) -> dict:
         return True
 
     # -- arithmetic ---------------------------------------------------------------------------
-    def mul(a, b):
+    def mul(a, b, low=-_WORD, high=_WORD):
         try:
-            if -_WORD < a < _WORD and -_WORD < b < _WORD:
+            if low < a < high and low < b < high:       # numbers that fit a register pair
                 return a * b
-        except TypeError:
+        except (TypeError, ValueError):                 # a sequence, an array, another object
             pass
         return _mul_slow(a, b)
 

@@ -42,6 +42,7 @@ def f(xs, n):
     acc **= 2
     return (out, s, total, pad, text, acc, 1 << n, 2 ** n, [*xs, *range(2)],
             sorted(map(abs, xs)), list(zip(xs, xs)), dict(zip(xs, xs)), np.zeros(n).size,
+            (np.arange(n) * 2).tolist(), int(np.uint32(n) * 5),
             (255).to_bytes(2, "little"), "a\\tb".expandtabs(2), "aXb".replace("X", "yy"))
 '''
     k, ns = driver(source)
