@@ -42,10 +42,22 @@ OUTCOMES = ("crash", "nonfatal", "none")
 #: that died): not counted in the figures, shown beside them (``Verdict(kind="limit")``).
 SIMULATOR_LIMIT = "simulator-limit"
 #: The trial's livelock watchdog: device events plus interrupts a trial may take per simulated
-#: second. A healthy workload takes at most ~60,000/s; a faulty driver can make a device
-#: interrupt forever without letting the workload finish (an interrupt storm), which on a real
-#: machine is an unresponsive system. Counting (never timing) keeps trials deterministic.
-EVENT_BUDGET_PER_SECOND = 400_000
+#: second (plus 1,000). A healthy trial takes at most ~550 in its 25 ms (about 22,000/s); a
+#: faulty driver can make a device interrupt forever without letting the workload finish (an
+#: interrupt storm), which on a real machine is an unresponsive system. Counting (never timing)
+#: keeps trials deterministic; 80,000/s (3,000 events) ends a livelock within ~0.2 s of the
+#: host's time (it was 400,000/s: up to 11,000 events, ~0.7 s).
+EVENT_BUDGET_PER_SECOND = 80_000
+#: Steps (loop back-edges) one kernel entry of a trial may run before the watchdog fires. A
+#: healthy trial's longest entry takes ~650 (es1371's sample-rate converter set-up), a few faulty
+#: but finite loops up to ~3,000 (measured over 3,500 random trials); 4,000 ends an endless loop
+#: whose every iteration does disk I/O within ~0.2 s of the host's time, where the kernel's
+#: default (20,000, for runs outside trials) took up to a second.
+TRIAL_STEP_BUDGET = 4_000
+#: Steps a whole trial may run, all entries together (checked at each device event and
+#: interrupt): a backstop for a livelock spread over many short entries. Trials that end well
+#: take up to ~20,000 (a faulty VFAT writing long names slot by slot); none took more.
+TRIAL_STEP_CAP = 40_000
 SIMULATOR_ERROR = "simulator error"
 
 
@@ -249,7 +261,7 @@ def execute(extension: str, mode: str, seed: int, faults: tuple[Fault, ...],
     try:
         from ..kernel import boot
         workload = workload_for(extension)
-        kernel = boot(mode=mode, seed=seed)
+        kernel = boot(mode=mode, seed=seed, step_budget=TRIAL_STEP_BUDGET)
         followup = EXTENSION_FOLLOWUP_SECONDS.get(extension, FOLLOWUP_SECONDS)
         # the budget of a default-length trial at least: a shorter run has the same fixed
         # setup (kHTTPd's mkfs, mount, ifup and drain), which the budget must leave room for
@@ -288,10 +300,15 @@ def _livelock_watchdog(kernel, seconds: float) -> None:
     pop_due, dispatch = clock.pop_due, irqs.dispatch
     taken = [0]
 
+    cpu = kernel.cpu
+
     def spend():
         taken[0] += 1
         if taken[0] > budget:
             raise kernel.hang(f"livelock: no end after {budget} device events and interrupts "
+                              f"({kernel.now * 1e3:.3f} simulated ms)")
+        if cpu.steps > TRIAL_STEP_CAP:
+            raise kernel.hang(f"livelock: no end after {cpu.steps} steps in all "
                               f"({kernel.now * 1e3:.3f} simulated ms)")
 
     def counted_pop_due():

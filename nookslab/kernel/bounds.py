@@ -211,9 +211,9 @@ def bindings(kernel, module: str) -> dict:
     def bytes_(f, args, kw):
         if args:
             x = args[0]
-            if isinstance(x, int):
-                if x > ram:
-                    refuse(f"{f.__name__} object", x)
+            if isinstance(x, int) or hasattr(x, "__index__") and not hasattr(x, "__iter__"):
+                if operator.index(x) > ram:                 # bytes(n): n zero bytes
+                    refuse(f"{f.__name__} object", operator.index(x))
             elif not isinstance(x, (str, bytes, bytearray, memoryview)):
                 args = (counted(x),) + args[1:]
         return f(*args, **kw)
