@@ -17,7 +17,8 @@ class Story:
     """The story of one trial in one configuration.
 
     ``verdict`` is the one-word class the panel shows first: ``"no failure"``, ``"recovered"``,
-    ``"crash"``, ``"non-fatal failure"`` or ``"error"``; ``headline`` the sentence after it.
+    ``"crash"``, ``"non-fatal failure"``, ``"simulator limit"`` or ``"error"``; ``headline`` the
+    sentence after it.
     """
 
     mode: str
@@ -113,6 +114,9 @@ def tell(result, kernel=None) -> Story:
     if result.outcome == "crash":
         kind = "hung" if result.verdict == "hang" else "panicked"
         verdict, headline = "crash", f"the system {kind}: {result.cause}"
+    elif result.outcome == "simulator-limit":
+        verdict, headline = "simulator limit", (f"the run stopped at a bound of the simulator, "
+                                                f"not of the simulated machine: {result.cause}")
     elif result.outcome == "nonfatal":
         verdict = "non-fatal failure"
         headline = (f"the system survived but {result.extension} failed: {result.cause}")
@@ -146,6 +150,8 @@ def tell(result, kernel=None) -> Story:
     if result.verdict is None:
         story.afterwards = ("the workload ran again and worked" if result.followup_failure is None
                             else f"the workload fails: {result.followup_failure}")
+    elif result.verdict == "limit":
+        story.afterwards = "the run was stopped there (a simulator limit, not a crash)"
     else:
         story.afterwards = "nothing runs: the system is dead"
     return story

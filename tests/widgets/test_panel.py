@@ -124,3 +124,15 @@ def test_the_campaign_button_fills_the_progress_bar_and_counts_every_trial():
     assert sum(counts[("null", "nooks")].values()) == 3
     for outcome, n in counts[("null", "native")].items():
         assert f"{outcome} {n}" in panel.campaign_summary.value
+
+
+def test_a_trial_stopped_at_a_simulator_limit_is_told_as_one_not_as_no_failure():
+    from nookslab.faults.trial import TrialResult
+    from nookslab.widgets.story import tell
+    result = TrialResult("vfat", "native", 1, (), "simulator-limit", verdict="limit",
+                         cause="simulator limit: vfat asked the host for a 2,147,483,674-byte str")
+    story = tell(result)
+    assert story.verdict == "simulator limit"
+    assert story.headline.endswith("not of the simulated machine: simulator limit: vfat asked "
+                                   "the host for a 2,147,483,674-byte str")
+    assert story.afterwards == "the run was stopped there (a simulator limit, not a crash)"
