@@ -31,6 +31,9 @@ class FigureTable:
     paper_native: int
     paper_nooks: int
     paper_trials: int
+    #: trials left out of the figure, by outcome: ("simulator-limit", n) when a run stopped at a
+    #: bound of the simulator (shown as a note beside the figure, never as a crash or a failure)
+    excluded: tuple[tuple[str, int], ...] = ()
 
     @classmethod
     def from_result(cls, result, outcome: str) -> "FigureTable":
@@ -41,8 +44,14 @@ class FigureTable:
             get = (lambda m: counts[(e, m)][outcome] if m in modes else None)
             rows.append(FigureRow(e, result.config["trials"], get("native"), get("nooks")))
         totals = paper.FIG6_TOTALS if outcome == "crash" else paper.FIG7_TOTALS
+        left_out = {}
+        for (e, m), c in counts.items():
+            for kind in ("simulator-error", "simulator-limit"):
+                if c.get(kind) and m in ("native", "nooks"):
+                    left_out[kind] = left_out.get(kind, 0) + c[kind]
         return cls(outcome, tuple(rows), totals["native"], totals["nooks"],
-                   paper.TRIALS_PER_EXTENSION * len(paper.FAULT_EXTENSIONS))
+                   paper.TRIALS_PER_EXTENSION * len(paper.FAULT_EXTENSIONS),
+                   tuple(sorted(left_out.items())))
 
     @property
     def title(self) -> str:
@@ -73,6 +82,10 @@ class FigureTable:
         out.append(f"  {'paper':<10}{self.paper_trials:>7}{self.paper_native:>8}"
                    f"{self.paper_nooks:>8}" + _rates(self.paper_native, self.paper_nooks,
                                                       self.paper_trials))
+        if self.excluded:
+            out.append("  not in the figure: " + ", ".join(f"{n} {kind}" for kind, n in
+                                                         self.excluded)
+                       + " (runs stopped by the simulator, not by the simulated machine)")
         return out
 
     def __str__(self) -> str:
@@ -85,7 +98,8 @@ class FigureTable:
                          "reduction": self.reduction(self.total("native"), self.total("nooks"))},
                 "paper": {"trials": self.paper_trials, "native": self.paper_native,
                           "nooks": self.paper_nooks,
-                          "reduction": self.reduction(self.paper_native, self.paper_nooks)}}
+                          "reduction": self.reduction(self.paper_native, self.paper_nooks)},
+                "excluded": dict(self.excluded)}
 
     def _repr_html_(self) -> str:
         def cell(v):
@@ -96,6 +110,10 @@ class FigureTable:
         body += (f"<tr><th>ours</th><td>{self.trials}</td><td>{cell(n)}</td><td>{cell(k)}</td></tr>"
                  f"<tr><th>paper</th><td>{self.paper_trials}</td><td>{self.paper_native}</td>"
                  f"<td>{self.paper_nooks}</td></tr>")
+        if self.excluded:
+            note = ", ".join(f"{n} {kind}" for kind, n in self.excluded)
+            body += (f"<tr><td colspan='4'>not in the figure: {html.escape(note)} (runs stopped "
+                     f"by the simulator)</td></tr>")
         return (f"<table class='nookslab-figure'><caption>{html.escape(self.title)}</caption>"
                 "<tr><th>extension</th><th>trials</th><th>native</th><th>nooks</th></tr>"
                 f"{body}</table>")

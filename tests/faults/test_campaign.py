@@ -194,3 +194,20 @@ def test_a_broken_pool_of_the_callers_is_replaced_and_the_campaign_finishes(seri
             executor=pool, progress=False, batch=5)
     assert [t.to_dict() for t in result.trials] == [t.to_dict() for t in serial.trials]
     assert len(result.host_deaths) == 1
+
+
+def test_simulator_limits_are_left_out_of_the_figures_and_noted_beside_them(serial):
+    import dataclasses
+    trials = list(serial.trials)
+    trials[0] = dataclasses.replace(trials[0], outcome="simulator-limit", verdict="limit",
+                                    cause="simulator limit: a test")
+    result = CampaignResult(serial.config, trials)
+    counts = result.counts()[("null", "native")]
+    assert counts["simulator-limit"] == 1 and sum(counts.values()) == 30
+    fig6 = result.figure6()
+    assert fig6.total("native") == counts["crash"]
+    assert fig6.excluded == (("simulator-limit", 1),) and fig6.to_dict()["excluded"] == {
+        "simulator-limit": 1}
+    assert str(fig6).splitlines()[-1] == ("  not in the figure: 1 simulator-limit (runs stopped "
+                                          "by the simulator, not by the simulated machine)")
+    assert "not in the figure" not in str(serial.figure6())
