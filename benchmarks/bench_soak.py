@@ -52,6 +52,7 @@ class Soak:
     records: list = field(default_factory=list)
     deaths: list = field(default_factory=list)
     wall: float = 0.0
+    wall_estimated: bool = False          # read back from a file: the trials' own sum / workers
 
     @property
     def outcomes(self) -> Counter:
@@ -83,6 +84,7 @@ def run(trials: int, workers: int = 2, seed: int = 1_000_000, memory_cap_mib: in
     batches = [tasks[i:i + batch] for i in range(0, len(tasks), batch)]
     sink = open(jsonl, "w", encoding="utf-8") if jsonl else None
     t0 = time.perf_counter()
+    written = 0
     try:
         for chunk in run_batches(batches, partial(run_batch, measure=True), workers,
                                  memory_cap_mib << 20, deaths=soak.deaths, lost=lost_trial):
@@ -90,12 +92,34 @@ def run(trials: int, workers: int = 2, seed: int = 1_000_000, memory_cap_mib: in
             if sink is not None:
                 for record in chunk:
                     sink.write(json.dumps(record) + "\n")
+                for death in soak.deaths[written:]:
+                    sink.write(json.dumps({"host_death": _plain(death)}) + "\n")
+                written = len(soak.deaths)
                 sink.flush()
     finally:
         soak.wall = time.perf_counter() - t0
         if sink is not None:
             sink.close()
     soak.records.sort(key=lambda r: r["index"])
+    return soak
+
+
+def _plain(death: dict) -> dict:
+    return {k: (list(v.key) if k == "task" else v) for k, v in death.items()}
+
+
+def load(path, workers: int = 2, memory_cap_mib: int = 2048) -> Soak:
+    """A soak read back from its ``--jsonl`` file (all or part of one: a soak cut short)."""
+    records, deaths = [], []
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            data = json.loads(line)
+            (deaths if "host_death" in data else records).append(data.get("host_death", data))
+    records.sort(key=lambda r: r["index"])
+    seed = min((r["seed"] - r["index"] for r in records), default=0)
+    soak = Soak(len(records), workers, seed, memory_cap_mib, records, deaths)
+    soak.wall = sum(r["_host"]["seconds"] for r in records) / max(workers, 1)
+    soak.wall_estimated = True
     return soak
 
 
@@ -118,7 +142,9 @@ def report(soak: Soak) -> str:
     if timed:
         wall = sorted(h["seconds"] for h in timed)
         cpu = sorted(h["cpu"] for h in timed)
-        lines.append(f"wall-clock {soak.wall:.0f} s ({n / soak.wall:.1f} trials/s); per trial "
+        lines.append(f"wall-clock {soak.wall:.0f} s"
+                     + (" (estimated: the trials' own / workers)" if soak.wall_estimated else "")
+                     + f" ({n / soak.wall:.1f} trials/s); per trial "
                      f"wall median {statistics.median(wall):.3f} s, p99 "
                      f"{wall[int(0.99 * (len(wall) - 1))]:.3f} s; CPU median "
                      f"{statistics.median(cpu):.3f} s, p99 {cpu[int(0.99 * (len(cpu) - 1))]:.3f} "
@@ -152,7 +178,13 @@ def main() -> None:
     parser.add_argument("--memory-cap", type=int, default=2048, help="MiB per worker")
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--jsonl", default=None, help="write every trial's record here")
+    parser.add_argument("--report", default=None, metavar="JSONL",
+                        help="only print the report of a soak saved with --jsonl (wall-clock "
+                             "then estimated from the trials' own)")
     args = parser.parse_args()
+    if args.report:
+        print(report(load(args.report, args.workers, args.memory_cap)))
+        return
     soak = run(args.trials, args.workers, args.seed, args.memory_cap, args.batch, args.jsonl)
     print(report(soak))
 

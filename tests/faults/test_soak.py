@@ -54,3 +54,14 @@ def test_the_soak_runs_the_trials_the_campaign_would_run(bench):
     (record,) = soak.records
     again = run_trial(record["extension"], record["mode"], record["seed"], index=0).to_dict()
     assert {k: v for k, v in record.items() if k != "_host"} == again
+
+
+def test_a_soak_saved_as_jsonl_reads_back_to_the_same_report(bench, tmp_path):
+    path = tmp_path / "soak.jsonl"
+    soak = bench.run(12, workers=2, seed=600_000, memory_cap_mib=2048, batch=3, jsonl=path)
+    again = bench.load(path)
+    assert again.records == soak.records and again.deaths == soak.deaths == []
+    assert again.seed == 600_000 and again.trials == 12
+    first = bench.report(again).splitlines()
+    assert first[0] == bench.report(soak).splitlines()[0]
+    assert "(estimated: the trials' own / workers)" in bench.report(again)
