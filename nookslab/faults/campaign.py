@@ -370,7 +370,8 @@ class CampaignResult:
     def __str__(self) -> str:
         lines = [f"campaign {self.config}"]
         for (e, m), c in self.counts().items():
-            lines.append(f"  {e:<8} {m:<6} " + "  ".join(f"{k} {v:>4}" for k, v in c.items()))
+            lines.append(f"  {e:<8} {m:<6} " + "  ".join(f"{k} {v:>4}" for k, v in c.items()
+                                                          if k in OUTCOMES or v))
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
