@@ -21,15 +21,16 @@ from nookslab.drivers.fat_layout import (ATTR_ARCH, ATTR_DIR, ATTR_LFN, ATTR_VOL
                                          DIR_CLUS_LO, DIR_ENTRY, DIR_SIZE, DIR_WRT_DATE,
                                          DIR_WRT_TIME, DOT, DOTDOT, ENTRIES_PER_SECTOR,
                                          FAT_DATE_2003, FAT_EOC, FAT_FREE, FIRST_CLUSTER,
-                                         LFN_CHARS, LFN_LAST, LFN_MAX_SLOTS, MIN_FAT16_CLUSTERS,
-                                         SIGNATURE)
-from nookslab.kernel.api import (bread, brelse, copy_from_user, copy_to_user, d_add,
+                                         LFN_ATTR, LFN_CHARS, LFN_CHKSUM, LFN_CLUS, LFN_LAST,
+                                         LFN_MAX_SLOTS, LFN_NAME1, LFN_NAME2, LFN_NAME3,
+                                         LFN_TYPE, MIN_FAT16_CLUSTERS, SIGNATURE)
+from nookslab.kernel.api import (alloca, bread, brelse, copy_from_user, copy_to_user, d_add,
                                  d_alloc_root, d_instantiate, fsync_dev, getblk, iget,
                                  insert_inode_hash, iput, jiffies, kfree, kmalloc, ld8, ld16,
                                  ld32, ldbytes, mark_buffer_dirty, mark_buffer_uptodate,
-                                 mark_inode_dirty, memset, new_inode, register_filesystem,
-                                 set_blocksize, st16, st32, stbytes, unregister_filesystem,
-                                 vfs_filldir)
+                                 mark_inode_dirty, memcpy, memset, new_inode,
+                                 register_filesystem, set_blocksize, st8, st16, st32, stbytes,
+                                 unregister_filesystem, vfs_filldir)
 from nookslab.kernel.block import BUFFER_HEAD
 from nookslab.kernel.chrdev import FILE, INODE, FileOperations
 from nookslab.kernel.errno import (EEXIST, EFAULT, EINVAL, EIO, ENAMETOOLONG, ENOMEM, ENOSPC,
@@ -44,6 +45,12 @@ MSDOS_ROOT_INO = 1
 SBI_MAGIC = 0x56464154                      # "VFAT": sanity mark on the private super block
 NAME_BUF = 256
 BAD_CHARS = '"*/:<>?\\|'
+BLANK_NAME = b"           "                # an 8.3 name of spaces (a new entry's placeholder)
+LFN_PIECE = LFN_CHARS * 2                   # bytes of name in one long-name slot (UCS-2)
+#: where the 13 characters of a long-name slot sit in its 32 bytes (name1, name2, name3)
+LFN_OFFSETS = (LFN_NAME1, LFN_NAME1 + 2, LFN_NAME1 + 4, LFN_NAME1 + 6, LFN_NAME1 + 8,
+               LFN_NAME2, LFN_NAME2 + 2, LFN_NAME2 + 4, LFN_NAME2 + 6, LFN_NAME2 + 8,
+               LFN_NAME2 + 10, LFN_NAME3, LFN_NAME3 + 2)
 
 MSDOS_SB = Layout("msdos_sb_info", [
     ("magic", "u32"), ("dev", "u32"), ("sec_per_clus", "u32"), ("cluster_size", "u32"),
@@ -258,11 +265,15 @@ def scan_dir(inode, pos, visit, want_free):
     """Walk the directory's entries from byte offset ``pos``. ``visit(first, off, block, slot,
     name, entry)`` is called for each visible entry (name: its long name if the long-name slots
     are sound, else the 8.3 name) and, with ``want_free``, for each free slot (name None).
-    Returns the first non-zero value ``visit`` returns, 0 at the end, or -EIO."""
+    Returns the first non-zero value ``visit`` returns, 0 at the end, or -EIO.
+
+    A long name is gathered, as Linux's ``fat_parse_long`` does, in a name buffer on the stack:
+    each slot's 13 characters go to the place its ordinal says (slot n at (n - 1) * 13)."""
     dev = ld32(sbi_of(inode) + MSDOS_SB.dev)
+    uni = alloca(LFN_MAX_SLOTS * LFN_PIECE)
     bi = pos // BLOCK
     k = pos % BLOCK // DIR_ENTRY
-    lfn = ""
+    nslots = 0
     lfn_first = -1
     lfn_sum = -1
     expect = 0
@@ -283,7 +294,7 @@ def scan_dir(inode, pos, visit, want_free):
             if first == 0:
                 ended = True
             if ended or first == DELETED:
-                lfn, expect = "", 0
+                nslots, expect = 0, 0
                 if want_free:
                     ret = visit(off, off, block, k, None, e)
                     if ret:
@@ -293,24 +304,27 @@ def scan_dir(inode, pos, visit, want_free):
             elif e[11] & 0x3F == ATTR_LFN:
                 ordinal = first & 0x1F
                 if first & LFN_LAST:
-                    lfn, expect, lfn_first, lfn_sum = "", ordinal, off, e[13]
+                    nslots, expect, lfn_first, lfn_sum = ordinal, ordinal, off, e[13]
                 if ordinal == expect and ordinal and e[13] == lfn_sum:
-                    piece = (e[1:11] + e[14:26] + e[28:32]).decode("utf-16-le", "replace")
-                    lfn = piece.split("\x00")[0] + lfn
+                    stbytes(uni + (ordinal - 1) * LFN_PIECE, e[1:11] + e[14:26] + e[28:32])
                     expect -= 1
                 else:
-                    lfn, expect = "", 0
+                    nslots, expect = 0, 0
             elif not e[11] & ATTR_VOLUME:
                 short = e[0:11]
-                if lfn and expect == 0 and lfn_checksum(short) == lfn_sum:
-                    ret = visit(lfn_first, off, block, k, lfn, e)
+                text = ""
+                if nslots and expect == 0 and lfn_checksum(short) == lfn_sum:
+                    text = ldbytes(uni, nslots * LFN_PIECE).decode("utf-16-le", "replace") \
+                        .split("\x00")[0]
+                if text:
+                    ret = visit(lfn_first, off, block, k, text, e)
                 else:
                     ret = visit(off, off, block, k, short_text(short), e)
                 if ret:
                     return ret
-                lfn, expect = "", 0
+                nslots, expect = 0, 0
             else:
-                lfn, expect = "", 0
+                nslots, expect = 0, 0
             k += 1
         k = 0
         bi += 1
@@ -390,43 +404,55 @@ def vfat_lookup(dir, dentry):
 
 
 def short_alias(name, taken):
-    """An 8.3 alias for a long name: BASE~N.EXT, N chosen so the alias is unused."""
+    """An 8.3 alias for a long name: BASE~N.EXT, N chosen so the alias is unused. Each candidate
+    is built, space padded, in an 11-byte buffer on the stack (``name_res`` in Linux's
+    ``vfat_create_shortname``)."""
     upper = name.upper()
     dot = upper.rfind(".")
     base, ext = (upper[:dot], upper[dot + 1:]) if dot > 0 else (upper, "")
     keep = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
     base = "".join(ch for ch in base[:32] if ch in keep)[:6] or "_"
     ext = "".join(ch for ch in ext[:16] if ch in keep)[:3]
+    alias = alloca(11)
     n = 1
     while n < 100:
         tail = "~" + str(n)
-        candidate = (base[:8 - len(tail)] + tail).ljust(8) + ext.ljust(3)
-        raw = candidate.encode("latin-1")
+        memset(alias, 0x20, 11)
+        stbytes(alias, (base[:8 - len(tail)] + tail).encode("latin-1"))
+        stbytes(alias + 8, ext.encode("latin-1"))
+        raw = ldbytes(alias, 11)
         if raw not in taken:
             return raw
         n += 1
     return None
 
 
-def lfn_slots(name, short):
-    """The long-name slots for ``name``, in on-disk order (last piece first)."""
-    chars = name.encode("utf-16-le")
+def lfn_slots(slots, name, short):
+    """Write the long-name slots for ``name`` into the slot array at ``slots``, in on-disk order
+    (last piece first); return how many. Each slot holds 13 UCS-2 characters: the name's, then
+    one NUL if the name ends inside the slot, then 0xFFFF padding."""
     count = (len(name) + LFN_CHARS - 1) // LFN_CHARS
-    padded = chars + b"\x00\x00" if len(name) % LFN_CHARS else chars
-    padded = padded.ljust(count * LFN_CHARS * 2, b"\xff")
     checksum = lfn_checksum(short)
-    slots = []
     seq = count
     while seq >= 1:
-        piece = padded[(seq - 1) * 26:seq * 26]
-        head = seq | (LFN_LAST if seq == count else 0)
-        slots.append(bytes([head]) + piece[0:10] + bytes([ATTR_LFN, 0, checksum])
-                     + piece[10:22] + b"\x00\x00" + piece[22:26])
+        slot = slots + (count - seq) * DIR_ENTRY
+        st8(slot, seq | (LFN_LAST if seq == count else 0))
+        st8(slot + LFN_ATTR, ATTR_LFN)
+        st8(slot + LFN_TYPE, 0)
+        st8(slot + LFN_CHKSUM, checksum)
+        st16(slot + LFN_CLUS, 0)
+        i = 0
+        while i < LFN_CHARS:
+            c = (seq - 1) * LFN_CHARS + i
+            st16(slot + LFN_OFFSETS[i], ord(name[c]) if c < len(name)
+                 else 0 if c == len(name) else 0xFFFF)
+            i += 1
         seq -= 1
-    return slots
+    return count
 
 
-def write_slot(dir, off, entry):
+def write_slot(dir, off, src, n):
+    """Copy ``n`` bytes from ``src`` into the directory at byte offset ``off``."""
     sbi = sbi_of(dir)
     block = dir_block(dir, off // BLOCK)
     if not block:
@@ -434,7 +460,7 @@ def write_slot(dir, off, entry):
     bh = bread(ld32(sbi + MSDOS_SB.dev), block, BLOCK)
     if not bh:
         return -EIO
-    stbytes(ld32(bh + BUFFER_HEAD.b_data) + off % BLOCK, entry)
+    memcpy(ld32(bh + BUFFER_HEAD.b_data) + off % BLOCK, src, n)
     mark_buffer_dirty(bh)
     brelse(bh)
     return 0
@@ -494,16 +520,19 @@ def add_entry(dir, dentry, attr, start):
     short = short_alias(name, taken)
     if short is None:
         return -EEXIST
-    entries = lfn_slots(name, short)
+    slots = alloca(need * DIR_ENTRY)          # the long-name slots and the 8.3 entry
+    count = lfn_slots(slots, name, short)
     now = fat_time()
-    entries.append(SHORT.pack(short, attr, 0, 0, now, FAT_DATE_2003, FAT_DATE_2003, 0, now,
-                              FAT_DATE_2003, start, 0))
+    stbytes(slots + count * DIR_ENTRY, SHORT.pack(short, attr, 0, 0, now, FAT_DATE_2003,
+                                                  FAT_DATE_2003, 0, now, FAT_DATE_2003, start, 0))
     off = run[0]
-    for entry in entries:
-        err = write_slot(dir, off, entry)
+    i = 0
+    while i <= count:
+        err = write_slot(dir, off, slots + i * DIR_ENTRY, DIR_ENTRY)
         if err:
             return err
         off += DIR_ENTRY
+        i += 1
     short_off = off - DIR_ENTRY
     block = dir_block(dir, short_off // BLOCK)
     return (run[0], short_off, block, short_off % BLOCK // DIR_ENTRY)
@@ -517,7 +546,7 @@ def vfat_create(dir, dentry, mode):
     inode = new_inode(ld32(dir + INODE.i_sb))
     if not inode:
         return -ENOMEM
-    e = SHORT.pack(b" " * 11, ATTR_ARCH, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    e = SHORT.pack(BLANK_NAME, ATTR_ARCH, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
     fill_inode(inode, e, block * ENTRIES_PER_SECTOR + slot, first, (off - first) // DIR_ENTRY + 1,
                ld32(dir + U + MSDOS_I.i_start))
     insert_inode_hash(inode)
@@ -555,7 +584,7 @@ def vfat_mkdir(dir, dentry, mode):
     inode = new_inode(ld32(dir + INODE.i_sb))
     if not inode:
         return -ENOMEM
-    e = SHORT.pack(b" " * 11, ATTR_DIR, 0, 0, 0, 0, 0, 0, 0, 0, c, 0)
+    e = SHORT.pack(BLANK_NAME, ATTR_DIR, 0, 0, 0, 0, 0, 0, 0, 0, c, 0)
     fill_inode(inode, e, block * ENTRIES_PER_SECTOR + slot, first, (off - first) // DIR_ENTRY + 1,
                parent)
     insert_inode_hash(inode)
@@ -569,9 +598,11 @@ def remove_entries(dir, inode):
     u = inode + U
     off = ld32(u + MSDOS_I.i_dirpos)
     n = ld32(u + MSDOS_I.i_nslots)
+    mark = alloca(1)
+    st8(mark, DELETED)
     i = 0
     while i < n and i <= LFN_MAX_SLOTS:
-        err = write_slot(dir, off + i * DIR_ENTRY, bytes([DELETED]))
+        err = write_slot(dir, off + i * DIR_ENTRY, mark, 1)
         if err:
             return err
         i += 1

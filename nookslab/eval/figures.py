@@ -105,6 +105,10 @@ class FigureTable:
         body += (f"<tr><th>ours</th><td>{self.trials}</td><td>{cell(n)}</td><td>{cell(k)}</td></tr>"
                  f"<tr><th>paper</th><td>{self.paper_trials}</td><td>{self.paper_native}</td>"
                  f"<td>{self.paper_nooks}</td></tr>")
+        if self.excluded:
+            note = ", ".join(f"{n} {kind}" for kind, n in self.excluded)
+            body += (f"<tr><td colspan='4'>not in the figure: {html.escape(note)} (runs stopped "
+                     f"by the simulator)</td></tr>")
         return (f"<table class='nookslab-figure'><caption>{html.escape(self.title)}</caption>"
                 "<tr><th>extension</th><th>trials</th><th>native</th><th>nooks</th></tr>"
                 f"{body}</table>")

@@ -80,10 +80,11 @@ def _figure(outcome: str, trials, seed, workers, json) -> int:
                       f"service restored {c['service_restored']}")
         extra["recoveries"] = {f"{e}/{m}": c for (e, m), c in result.recovery_counts().items()}
     errors = result.simulator_errors()
-    print(f"  simulator errors: {len(errors)}")
+    limits = result.simulator_limits()
+    print(f"  simulator errors: {len(errors)}; simulator limits (not in the figure): {len(limits)}")
     if json is not None:
         data = dict(table.to_dict(), campaign=result.config, **extra,
-                    simulator_errors=len(errors))
+                    simulator_errors=len(errors), simulator_limits=len(limits))
         Path(json).write_text(_json.dumps(data, indent=1))
     return 0
 
@@ -201,7 +202,7 @@ def shadow(trials: int | None = None, seed: int | None = None, workers: int | No
     print(f"  (campaign: {len(result.trials)} trials in {wall:.1f} s of wall-clock, "
           f"{workers} worker(s))")
     errors = result.simulator_errors()
-    print(f"  simulator errors: {len(errors)}")
+    print(f"  simulator errors: {len(errors)}; simulator limits: {len(result.simulator_limits())}")
     if json is not None:
         import matplotlib
         matplotlib.use("Agg")

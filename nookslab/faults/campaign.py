@@ -5,13 +5,15 @@ Linux and then on Nooks. A :class:`Campaign` does the same: trial ``i`` of exten
 seed derived only from (campaign seed, ``e``, ``i``), so its faults and its outcome are the same
 whatever runs it (serially, on a process pool, on a dask cluster) and in whatever order. Results
 can stream to a JSONL file; running the same campaign again with that file skips the trials it
-already holds (an interrupted campaign resumes).
+already holds (an interrupted campaign resumes). On worker processes, a worker that dies costs one
+trial, never the campaign (:mod:`nookslab.faults.pool`).
 """
 from __future__ import annotations
 
 import csv
 import html
 import json
+import os
 import zlib
 from collections import Counter
 from dataclasses import dataclass
@@ -20,8 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import choose, positive_int
-from .trial import (ALL_OUTCOMES, SIMULATOR_OUTCOMES, TrialResult, check_extension,
-                    run_trial)
+from .pool import DEFAULT_MEMORY_CAP, run_batches, worker_count
+from .trial import (ALL_OUTCOMES, OUTCOMES, SIMULATOR_LIMIT, SIMULATOR_OUTCOMES, TrialResult,
+                    check_extension, run_trial, trial_faults)
 
 
 @dataclass(frozen=True)
@@ -73,21 +76,51 @@ def _in_worker() -> bool:
     return multiprocessing.parent_process() is not None
 
 
-def run_batch(tasks: list[TrialTask]) -> list[dict]:
-    """Run trials (in a worker); return them as plain dicts (cheap to send back)."""
+#: Called with each task before its trial runs, in the worker (tests only: a worker that dies).
+_trial_hook = None
+
+
+def run_batch(tasks: list[TrialTask], measure: bool = False) -> list[dict]:
+    """Run trials (in a worker); return them as plain dicts (cheap to send back).
+
+    measure: add ``"_host"``: the trial's wall-clock and CPU seconds, the worker's peak resident
+    memory and pid (for benchmarks; never part of a result).
+    """
     import gc
+    import time
     _warm(dict.fromkeys(t.extension for t in tasks))
     worker = _in_worker()
     out = []
     for t in tasks:
-        out.append(run_trial(t.driver or t.extension, t.mode, t.seed, t.faults_per_trial,
-                             seconds=t.seconds, index=t.index).to_dict())
+        if _trial_hook is not None:
+            _trial_hook(t)
+        wall, cpu = time.perf_counter(), time.process_time()
+        data = run_trial(t.driver or t.extension, t.mode, t.seed, t.faults_per_trial, seconds=t.seconds,
+                         index=t.index).to_dict()
+        if measure:
+            data["_host"] = dict(seconds=time.perf_counter() - wall,
+                                 cpu=time.process_time() - cpu, rss_kib=_peak_rss(),
+                                 pid=os.getpid())
+        out.append(data)
         if worker:
             # A trial's kernel is one big reference cycle holding 16 MiB of RAM: freeing it now
             # (a short collection, the worker's long-lived objects are frozen) lets the next
             # boot reuse that memory instead of faulting in fresh pages.
             gc.collect()
     return out
+
+
+def _peak_rss() -> int:
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def lost_trial(task: TrialTask, detail: str) -> dict:
+    """The record of a trial whose worker process died even when it ran alone."""
+    return TrialResult(task.extension, task.mode, task.seed,
+                       trial_faults(task.extension, task.seed, task.faults_per_trial),
+                       SIMULATOR_LIMIT, cause=f"simulator limit: {detail}",
+                       verdict="limit", index=task.index).to_dict()
 
 
 class Campaign:
@@ -144,23 +177,28 @@ class Campaign:
                           self.out_of_tree.get(e))
                 for e in self.extensions for i in range(self.trials) for m in self.modes]
 
-    def run_with_workers(self, workers: int, progress: bool = True) -> "CampaignResult":
-        """:meth:`run` serially for ``workers`` <= 1, else on a pool of ``workers`` processes."""
+    def run_with_workers(self, workers: int, progress: bool = True,
+                         memory_cap: int | None = DEFAULT_MEMORY_CAP) -> "CampaignResult":
+        """:meth:`run` serially for ``workers`` <= 1, else on ``workers`` processes, each with
+        an address space of at most ``memory_cap`` bytes."""
         if workers <= 1:
             return self.run(progress=progress)
-        from concurrent.futures import ProcessPoolExecutor
-        with ProcessPoolExecutor(workers) as pool:
-            return self.run(executor=pool, progress=progress)
+        return self.run(workers=workers, memory_cap=memory_cap, progress=progress)
 
     def run(self, executor=None, progress: bool = True, path=None,
-            batch: int | None = None) -> "CampaignResult":
+            batch: int | None = None, workers: int | None = None,
+            memory_cap: int | None = DEFAULT_MEMORY_CAP) -> "CampaignResult":
         """Run every trial; return a :class:`CampaignResult` in the campaign's order.
 
         executor: any ``concurrent.futures.Executor`` (a process pool, a dask
-            ``client.get_executor()``), or None to run here, serially.
+            ``client.get_executor()``), or None to run here (serially, or on ``workers``).
         progress: show a tqdm progress bar (notebook-aware).
         path: a JSONL file to stream results to; trials already in it are not run again.
-        batch: trials per submitted job (default 1 serially, 20 on an executor).
+        batch: trials per submitted job (default 1 serially, 20 on workers).
+        workers: with no executor, run on this many worker processes of the campaign's own.
+        memory_cap: the address-space cap of each worker process the campaign starts, in bytes
+            (None: no cap). Trials that lose their worker are run again, alone, on a fresh one
+            (:mod:`nookslab.faults.pool`): the campaign never stops for a dead worker.
         """
         tasks = self.tasks()
         done: dict[tuple, TrialResult] = {}
@@ -172,15 +210,18 @@ class Campaign:
             if path.stat().st_size == 0:
                 sink.write(json.dumps({"campaign": self.config}) + "\n")
         todo = [t for t in tasks if t.key not in done]
-        size = batch or (1 if executor is None else 20)
+        pooled = executor is not None or (workers or 1) > 1
+        size = batch or (20 if pooled else 1)
         batches = [todo[i:i + size] for i in range(0, len(todo), size)]
         bar = _progress(len(tasks), len(tasks) - len(todo), progress)
+        deaths: list[dict] = []
         try:
-            if executor is None:
+            if not pooled:
                 results = (run_batch(b) for b in batches)
             else:
-                futures = [executor.submit(run_batch, b) for b in batches]
-                results = (f.result() for f in futures)
+                results = run_batches(batches, run_batch, worker_count(executor, workers),
+                                      memory_cap, executor=executor, deaths=deaths,
+                                      lost=lost_trial)
             for chunk in results:
                 for data in chunk:
                     trial = TrialResult.from_dict(data)
@@ -196,7 +237,8 @@ class Campaign:
                 bar.close()
             if sink is not None:
                 sink.close()
-        return CampaignResult(self.config, [done[t.key] for t in tasks])
+        return CampaignResult(self.config, [done[t.key] for t in tasks],
+                              host_deaths=[_death_record(d) for d in deaths])
 
     def _resume(self, path: Path) -> dict:
         done: dict[tuple, TrialResult] = {}
@@ -237,12 +279,25 @@ def _progress(total: int, initial: int, enabled: bool):
     return tqdm(total=total, initial=initial, desc="trials", unit="trial")
 
 
-class CampaignResult:
-    """The trials of a campaign, in its order, and the figures computed from them."""
+def _death_record(death: dict) -> dict:
+    """A worker death as plain data (the task it was running alone, if it was)."""
+    out = {k: v for k, v in death.items() if k != "task"}
+    if "task" in death:
+        out["trial"] = list(death["task"].key)
+    return out
 
-    def __init__(self, config: dict, trials: list[TrialResult]):
+
+class CampaignResult:
+    """The trials of a campaign, in its order, and the figures computed from them.
+
+    ``host_deaths``: the worker processes that died while the campaign ran (plain dicts: where,
+    their exit codes, the trial if it died alone); their trials were run again.
+    """
+
+    def __init__(self, config: dict, trials: list[TrialResult], host_deaths=None):
         self.config = config
         self.trials = trials
+        self.host_deaths = list(host_deaths or [])
 
     def counts(self) -> dict[tuple[str, str], dict[str, int]]:
         """{(extension, mode): {"crash": n, "nonfatal": n, "none": n, "simulator-error": n,
@@ -250,8 +305,13 @@ class CampaignResult:
         out = {(e, m): dict.fromkeys(ALL_OUTCOMES, 0)
                for e in self.config["extensions"] for m in self.config["modes"]}
         for t in self.trials:
-            out[(t.extension, t.mode)][t.outcome] += 1
+            bucket = out[(t.extension, t.mode)]
+            bucket[t.outcome] = bucket.get(t.outcome, 0) + 1
         return out
+
+    def simulator_limits(self) -> list[TrialResult]:
+        """Trials that hit a bound of the simulator (host memory, a worker that died)."""
+        return [t for t in self.trials if t.outcome == SIMULATOR_LIMIT]
 
     def recovery_counts(self) -> dict[tuple[str, str], dict[str, int]]:
         """Per (extension, mode): trials where recovery was started, succeeded, restored service."""
@@ -329,7 +389,8 @@ class CampaignResult:
     def __str__(self) -> str:
         lines = [self.title]
         for (e, m), c in self.counts().items():
-            lines.append(f"  {e:<8} {m:<6} " + "  ".join(f"{k} {v:>4}" for k, v in c.items()))
+            lines.append(f"  {e:<8} {m:<6} " + "  ".join(f"{k} {v:>4}" for k, v in c.items()
+                                                          if k in OUTCOMES or v))
         return "\n".join(lines)
 
     @property

@@ -47,6 +47,19 @@ OUTCOMES = ("crash", "nonfatal", "none")
 #: Outcomes that never do: the simulator failed, or a host bound was reached (shown as a note).
 SIMULATOR_OUTCOMES = ("simulator-error", "simulator-limit")
 ALL_OUTCOMES = OUTCOMES + SIMULATOR_OUTCOMES
+#: The outcome of a trial that hit a bound of the simulator itself (host memory, a worker process
+#: that died): not counted in the figures, shown beside them (``Verdict(kind="limit")``).
+SIMULATOR_LIMIT = "simulator-limit"
+#: Steps (loop back-edges) one kernel entry of a trial may run before the watchdog fires. A
+#: healthy trial's longest entry takes ~650 (es1371's sample-rate converter set-up), a few faulty
+#: but finite loops up to ~3,000 (measured over 3,500 random trials); 4,000 ends an endless loop
+#: whose every iteration does disk I/O within ~0.2 s of the host's time, where the kernel's
+#: default (20,000, for runs outside trials) took up to a second.
+TRIAL_STEP_BUDGET = 4_000
+#: Steps a whole trial may run, all entries together (the kernel's lockup detector checks it at
+#: each device event and interrupt): a backstop for a livelock spread over many short entries.
+#: Trials that end well take up to ~20,000 (a faulty VFAT writing long names slot by slot).
+TRIAL_STEP_CAP = 40_000
 SIMULATOR_ERROR = "simulator error"
 
 
@@ -270,8 +283,9 @@ def execute(extension: str, mode: str, seed: int, faults: tuple[Fault, ...],
     try:
         from .. import system
         workload = workload_for(extension)
-        kernel = system.boot(mode=mode, seed=seed,
+        kernel = system.boot(mode=mode, seed=seed, step_budget=TRIAL_STEP_BUDGET,
                              extensions=[] if extension is name else [extension])
+        kernel.irqs.step_cap = TRIAL_STEP_CAP
         followup = EXTENSION_FOLLOWUP_SECONDS.get(name, FOLLOWUP_SECONDS)
         if setup is not None:
             setup(kernel)
@@ -280,6 +294,9 @@ def execute(extension: str, mode: str, seed: int, faults: tuple[Fault, ...],
         second = kernel.run(workload, seconds=followup) if kernel.verdict is None \
             else None
         return _classify(kernel, workload, first, second, base), kernel
+    except MemoryError:                        # the host refused memory outside any guard
+        return TrialResult(**base, outcome=SIMULATOR_LIMIT,
+                           cause="simulator limit: the host refused memory"), kernel
     except Exception as exc:                   # noqa: BLE001 - recorded, never raised
         error = f"{type(exc).__name__}: {exc}".splitlines()[0]
     except KernelPanic:
@@ -310,6 +327,9 @@ def _classify(kernel, workload, first, second, base) -> TrialResult:
                   followup_failure=second.failure if second is not None else None,
                   app_noticed=noticed, sweep=(second or first).sweep)
     if kernel.verdict is not None:
+        if kernel.verdict.kind == "limit":
+            return TrialResult(**common, outcome=SIMULATOR_LIMIT, cause=kernel.verdict.cause,
+                               verdict="limit")
         return TrialResult(**common, outcome="crash", cause=str(kernel.verdict),
                            verdict=kernel.verdict.kind)
     restored = recovered and second.ok

@@ -7,10 +7,12 @@ function (native) or to a Nooks wrapper (nooks) when the driver is loaded.
 """
 from __future__ import annotations
 
-#: CPU "instructions" a driver uses on memory: loads, stores and bulk moves through the MMU,
-#: the loop back-edge counter, and reading the clock. Never wrapped: they are not calls.
+#: CPU "instructions" a driver uses on memory: loads, stores and bulk moves through the MMU, and
+#: ``alloca(n)``: room for an n-byte local array in the current function's frame on the stack
+#: (C's ``char buf[n]``, freed when the function returns; too big overflows the stack). Never
+#: wrapped: they are not calls.
 INTRINSICS = ("ld8", "ld16", "ld32", "st8", "st16", "st32", "ldbytes", "stbytes", "readl",
-              "writel", "readw", "writew", "readb", "writeb")
+              "writel", "readw", "writew", "readb", "writeb", "alloca")
 
 
 class Unlinked:

@@ -36,6 +36,10 @@ NR_IRQS = 32
 #: Linux's soft-lockup detector reports (BUG: soft lockup). Counted, never timed.
 STORM_LIMIT = 4_000
 STORM_WINDOW_HZ = 100
+#: The lockup detector's whole-run step cap (``IrqSubsystem.step_cap``): off by default; a
+#: fault-injection trial sets one (nookslab.faults.trial.TRIAL_STEP_CAP), as an administrator
+#: sets the soft-lockup threshold, so a livelock spread over many short kernel entries ends too.
+NO_STEP_CAP = 1 << 62
 
 #: ``irq_desc_t`` (the fields we keep), one per line, in an array in kernel memory.
 IRQ_DESC = Layout("irq_desc_t", [("status", "u32"), ("action", "ptr"), ("depth", "u32"),
@@ -73,6 +77,7 @@ class IrqSubsystem:
         self.window_taken = 0
         self.window_lines: dict[int, int] = {}
         self.storm_limit = STORM_LIMIT
+        self.step_cap = NO_STEP_CAP
         self.owners: dict[int, str] = {}      # irqaction -> who requested it (for held_by)
 
     def _desc(self, irq: int) -> int:
@@ -194,6 +199,10 @@ class IrqSubsystem:
         self.window_taken += 1
         if irq is not None:
             self.window_lines[irq] = self.window_lines.get(irq, 0) + 1
+        if self.cpu.steps > self.step_cap:
+            raise self.k.hang(f"livelock: no end after {self.cpu.steps} steps in all "
+                              f"({self.k.now * 1e3:.3f} simulated ms; the lockup detector's "
+                              f"cap is {self.step_cap})")
         if self.window_taken > self.storm_limit:
             lines = ", ".join(f"irq {i}: {n}" for i, n in sorted(self.window_lines.items()))
             raise self.k.hang(f"livelock: {self.window_taken} interrupts and device events "

@@ -31,6 +31,12 @@ from .text import FunctionTable
 from .timer import TimerSubsystem
 from .trace import Trace
 
+#: The kernel stack: 8 KiB, as Linux 2.4 gives each task. One CPU runs one context at a time, so
+#: one stack serves every system call; interrupts nest on it. Driver frames and on-stack buffers
+#: live here natively (under Nooks, on the domain's stacks).
+KERNEL_STACK_PAGES = 2
+
+
 class Kernel:
     """A booted kernel. Make one with :func:`nookslab.boot`, which composes the system.
 
@@ -124,6 +130,10 @@ class Kernel:
         self.loader = ModuleLoader(self)
         if isolation is not None:
             self.isolation = isolation(self)
+        # set aside last, at the top of RAM, so that no other boot-time address moves
+        self.stack_owner = self.machine.pages.new_owner("kernel stack")
+        self.kernel_stack = self.machine.pages.alloc_high(KERNEL_STACK_PAGES, self.stack_owner)
+        self.cpu.use_stack(self.kernel_stack, KERNEL_STACK_PAGES * PAGE_SIZE)
         self.events.add("boot", "kernel", f"mode={self.mode} seed={self.seed} "
                                           f"memory={memory // 1024} KiB")
 
@@ -275,6 +285,10 @@ class Kernel:
         ``do_exit`` itself faults (the allocator's own metadata is broken), the kernel cannot
         continue: it panics.
         """
+        if isinstance(exc, MemoryError):
+            # the host refused memory (a worker's address-space cap): a bound of the simulator,
+            # not something the simulated kernel met
+            raise self.limit(f"the host refused memory in {where} ({self.mmu.domain})")
         message = describe(exc)
         self.events.add("oops", self.mmu.domain, f"{where}: {message}")
         if isinstance(exc, Watchdog):
@@ -322,6 +336,12 @@ class Kernel:
     def hang(self, cause: str) -> KernelPanic:
         return self._die("hang", cause)
 
+    def limit(self, cause: str) -> KernelPanic:
+        """End the run at a bound of the simulator (host memory, say): a verdict of its own
+        (``kind="limit"``), never passed off as something the simulated kernel met."""
+        return self._die("limit", cause if cause.startswith("simulator limit")
+                         else f"simulator limit: {cause}")
+
     def _die(self, kind: str, cause: str) -> KernelPanic:
         if self.verdict is None:
             self.verdict = Verdict(kind, cause, self.clock.now)
@@ -338,6 +358,7 @@ class Kernel:
         (cycles) or until ``until()`` is true. Returns whether ``until`` became true."""
         clock = self.clock
         irqs = self.irqs
+        cpu = self.cpu
         pending = irqs.pending
         deliver_pending = irqs.deliver_pending
         pop_next = clock.pop_next
@@ -352,7 +373,8 @@ class Kernel:
             if event is None:
                 clock.idle_to(deadline)
                 return bool(until()) if until is not None else False
-            if clock.now >= irqs.window_end or irqs.window_taken >= irqs.storm_limit:
+            if clock.now >= irqs.window_end or irqs.window_taken >= irqs.storm_limit \
+                    or cpu.steps > irqs.step_cap:
                 irqs.account()                           # the livelock watchdog
             else:
                 irqs.window_taken += 1                   # account(), its common case inlined

@@ -1,8 +1,9 @@
 """The module loader: ``insmod`` and ``rmmod`` for driver source written in Python.
 
 Loading a driver is *linking* it: the loader parses the driver's source, lets the fault injector
-rewrite it if asked, adds a step count to every loop back-edge (so the watchdog can see a hang),
-compiles it into a fresh namespace, and binds each name the driver imports from
+rewrite it if asked, adds the simulated machine's bounds (a watchdog step on every loop form, a
+frame on the simulated stack for every function, a size check before anything is built: see
+:mod:`nookslab.kernel.instrument`), compiles it into a fresh namespace, and binds each name the driver imports from
 ``nookslab.kernel.api`` to the running kernel's function. That binding is the interposition point
 Nooks uses (SOSP'03 section 4.3): a Nooks kernel binds the same names to wrappers instead, and the
 driver's code is never edited.
@@ -20,10 +21,12 @@ from typing import Callable
 
 from ..errors import choose
 from .api import INTRINSICS
+from .bounds import bindings
+from .instrument import STEP as STEP_NAME
+from .instrument import instrument
 from .panic import KernelPanic, ProcessKilled
 
 API_MODULE = "nookslab.kernel.api"
-STEP_NAME = "_nl_step"
 
 
 class LinkError(Exception):
@@ -74,6 +77,7 @@ class Linker:
             "writeb": lambda value, addr: mmu.st8(addr, value),
             "writew": lambda value, addr: mmu.st16(addr, value),
             "writel": lambda value, addr: mmu.st32(addr, value),
+            "alloca": self.kernel.cpu.alloca,
         }
         return table[name]
 
@@ -87,23 +91,6 @@ class Linker:
         if symbols.specs[name].owned:
             return partial(fn, owner=module.name)
         return fn
-
-
-class _CountBackEdges(ast.NodeTransformer):
-    """Put ``_nl_step()`` at the top of every loop body: one step per back-edge."""
-
-    def _step(self) -> ast.stmt:
-        return ast.Expr(ast.Call(ast.Name(STEP_NAME, ast.Load()), [], []))
-
-    def visit_While(self, node):
-        self.generic_visit(node)
-        node.body.insert(0, self._step())
-        return node
-
-    def visit_For(self, node):
-        self.generic_visit(node)
-        node.body.insert(0, self._step())
-        return node
 
 
 #: CPython 3.11's conversions between its C syntax trees and ``ast`` objects keep a recursion
@@ -122,14 +109,6 @@ def _compile_tree(tree: ast.AST, filename: str, flags: int = 0):
     # compiled here, in this module, as before: it inherits this module's future flags
     with _AST_LOCK:
         return compile(tree, filename, "exec", flags=flags)
-
-
-def _count_back_edges(tree: ast.AST) -> None:
-    """What ``_CountBackEdges().visit(tree)`` does (one step at the top of every loop body),
-    without a visitor call per node."""
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.While, ast.For)):
-            node.body.insert(0, ast.Expr(ast.Call(ast.Name(STEP_NAME, ast.Load()), [], [])))
 
 
 def _fix_missing_locations(tree: ast.AST) -> None:
@@ -191,13 +170,14 @@ def imported_names(tree: ast.Module) -> tuple[str, ...]:
 
 
 def compile_driver(source: str, name: str, rewrites=()) -> tuple[object, tuple[str, ...]]:
-    """Parse, rewrite (faults), instrument loops and compile a driver. Returns (code, imports)."""
+    """Parse, rewrite (faults), instrument (:mod:`.instrument`) and compile a driver. Returns
+    (code, imports)."""
     tree = parse(source, filename=f"<driver {name}>")
     imports = imported_names(tree)
     for rewrite in rewrites:
         tree = rewrite(tree)
-    tree = _CountBackEdges().visit(tree)
-    ast.fix_missing_locations(tree)
+    instrument(tree)
+    _fix_missing_locations(tree)
     return _compile_tree(tree, f"<driver {name}>"), imports
 
 
@@ -247,8 +227,8 @@ class _Image:
                    and getattr(node, "module", None) != "__future__"]
         self.prelude = [ast.fix_missing_locations(ast.If(ast.Constant(False), imports, []))] \
             if imports else []
-        instrumented = _CountBackEdges().visit(parse(source, filename=self.filename))
-        ast.fix_missing_locations(instrumented)
+        instrumented = instrument(parse(source, filename=self.filename))
+        _fix_missing_locations(instrumented)
         self.codes = tuple(self._compile(i, stmt) for i, stmt in enumerate(instrumented.body))
 
     def _compile(self, index: int, stmt: ast.stmt):
@@ -312,7 +292,7 @@ class _Image:
             tree = rewrite(tree)
         if len(tree.body) != len(order):
             return None
-        _count_back_edges(tree)
+        instrument(tree)
         _fix_missing_locations(tree)
         codes = list(self.codes)
         for index, stmt in zip(order, tree.body):
@@ -387,16 +367,21 @@ class ModuleLoader:
                 code, imports = compile_driver(source, spec.name, rewrites)
                 codes = [code]
         module = Module(spec.name, spec, imports=imports, faults=faults)
-        namespace = {"__name__": f"nookslab.loaded.{spec.name}", "__builtins__": builtins}
+        namespace = {"__name__": f"nookslab.loaded.{spec.name}", "__builtins__": builtins,
+                     **bindings(k, spec.name)}
+        # Defines the driver's functions. Its module-level code runs as a kernel entry with its
+        # own step budget, so a top-level loop is stopped by the watchdog like any other.
+        saved = k.cpu.arm()
         try:
-            # Defines the driver's functions. Its module-level code runs before the loop counter
-            # is bound, so a top-level loop fails here instead of spinning the host.
             for code in codes:
                 exec(code, namespace)
         except Exception as exc:                                # noqa: BLE001 - a broken image
             from .kernel import describe
             module.state, module.error = "failed", f"invalid module: {describe(exc)}"
-        namespace[STEP_NAME] = k.cpu.step
+        except KernelPanic as exc:                              # a simulator limit
+            module.state, module.error = "failed", f"invalid module: {exc.verdict}"
+        finally:
+            k.cpu.disarm(saved)
         module.namespace = namespace
         if k.isolation is not None:                             # Nooks hook: a new domain
             k.isolation.prepare(module)

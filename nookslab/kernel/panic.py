@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass
 
 @dataclass(frozen=True)
 class Verdict:
-    """Why the simulated system died: ``kind`` is ``"panic"`` or ``"hang"``."""
+    """Why the simulated system died: ``kind`` is ``"panic"`` or ``"hang"``, or ``"limit"`` when
+    the run hit a bound of the simulator itself (host memory), not a fault of the simulated one."""
 
     kind: str
     cause: str

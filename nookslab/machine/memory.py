@@ -99,6 +99,20 @@ class PageAllocator:
         self.owner[first:first + count] = owner
         return first << PAGE_SHIFT
 
+    def alloc_high(self, count: int, owner: int) -> int:
+        """Allocate the last run of ``count`` free pages (from the top of RAM, where first-fit
+        allocations reach last): for memory set aside at boot, such as the kernel stack."""
+        if count <= 0:
+            raise ValueError(f"page count must be positive, got {count}")
+        free = self.owner == OWNER_FREE
+        running = np.concatenate(([0], np.cumsum(free, dtype=np.int32)))
+        idx = np.flatnonzero(running[count:] - running[:-count] == count)
+        if len(idx) == 0:
+            raise OutOfMemory(f"no run of {count} free pages")
+        first = int(idx[-1])
+        self.owner[first:first + count] = owner
+        return first << PAGE_SHIFT
+
     def free(self, addr: int, count: int) -> None:
         """Return ``count`` pages starting at ``addr`` to the free pool."""
         first = addr >> PAGE_SHIFT

@@ -17,7 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..kernel.panic import KernelPanic, ProcessKilled
-from ..machine.cpu import Watchdog
+from ..machine.cpu import StackOverflow, Watchdog
+from ..machine.memory import PAGE_SIZE
+from .domain import STACK_PAGES
+
+#: Crossings into one domain that may nest (kernel -> extension -> kernel -> extension ...): each
+#: takes a stack of the domain's pool and leaves an XPC frame on the kernel's stack; deeper is a
+#: kernel stack overflow, caught as the extension's failure.
+MAX_NESTED_CROSSINGS = 8
 
 
 class Unwind(BaseException):
@@ -100,15 +107,21 @@ class XpcEngine:
             return ABORTED
         mmu = self.mmu
         cpu = self.cpu
-        frame = Frame(domain, name, True, domain.stack(domain.frames), cpu.irq_enabled,
+        nested = domain.frames
+        stack = domain.stack(min(nested, MAX_NESTED_CROSSINGS))
+        frame = Frame(domain, name, True, stack, cpu.irq_enabled,
                       per_call if per_call is not None else [])
         self._cross(domain.name, name, True)
         previous = mmu.switch(domain.pt)
         self.frames.append(frame)
         domain.frames += 1
+        saved_stack = cpu.use_stack(stack, STACK_PAGES * PAGE_SIZE)
         if domain.deferred_driver:
             self._run_deferred_driver(domain)
         try:
+            if nested >= MAX_NESTED_CROSSINGS:
+                raise StackOverflow(PAGE_SIZE, cpu.sp, stack, stack + STACK_PAGES * PAGE_SIZE,
+                                    f"XPC frame ({nested} crossings into {domain.name} nested)")
             return fn(*args)
         except Unwind as unwind:
             if unwind.domain is not domain:
@@ -127,11 +140,15 @@ class XpcEngine:
                 raise self.kernel.hang(f"{dog} (in domain {domain.name})") from None
             self._failed(domain, frame, "timeout", str(dog))
             return ABORTED
+        except MemoryError:
+            # the host refused memory: a bound of the simulator, not the extension's failure
+            raise self.kernel.limit(f"the host refused memory in domain {domain.name}") from None
         except Exception as exc:                                   # noqa: BLE001 - the boundary
             from ..kernel.kernel import describe
             self._failed(domain, frame, "fault", describe(exc))
             return ABORTED
         finally:
+            cpu.restore_stack(saved_stack)
             self.frames.pop()
             domain.frames -= 1
             mmu.switch(previous)

@@ -20,8 +20,8 @@ class Story:
     """The story of one trial in one configuration.
 
     ``verdict`` is the one-word class the panel shows first: ``"no failure"``, ``"fault never
-    ran"``, ``"recovered"``, ``"crash"``, ``"non-fatal failure"``, ``"error"`` (or the simulator's
-    own ``"simulator-error"`` / ``"simulator-limit"``); ``headline`` the sentence after it.
+    ran"``, ``"recovered"``, ``"crash"``, ``"non-fatal failure"``, ``"simulator limit"``,
+    ``"simulator-error"`` or ``"error"``; ``headline`` the sentence after it.
     ``landed``: one readable line per fault (the panel shows the fault list once, above).
     """
 
@@ -103,8 +103,14 @@ def tell(result, kernel=None) -> Story:
     cause = _readable(result.cause or "", faults)
     if result.error:
         return Story(result.mode, "error", f"the simulator failed: {result.error}", landed)
+    if result.outcome == "simulator-limit":
+        # a host bound (memory, a dead worker): the run stopped, the driver is not judged
+        return Story(result.mode, "simulator limit",
+                     f"the run stopped at a bound of the simulator, not of the simulated "
+                     f"machine: {result.cause}", landed,
+                     afterwards="the run was stopped there (a simulator limit, not a crash)")
     if result.outcome not in ("crash", "nonfatal", "none"):
-        # the simulator's own outcomes (a bug of ours, a host bound): not a driver failure
+        # the simulator's own failure (a bug of ours): not a driver failure
         return Story(result.mode, result.outcome, f"not counted as a failure of the driver: "
                                                   f"{cause or result.outcome}", landed)
     never = result.activated == 0 and bool(faults)

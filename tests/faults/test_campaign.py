@@ -152,3 +152,74 @@ def test_a_campaign_result_names_its_parameters_in_words_not_as_a_dict():
     assert head == ("campaign: null; 1 trials per extension and configuration, 5 faults per "
                     "trial, seed 3; configurations native, nooks")
     assert pretty(result) == str(result) and head in result._repr_html_()
+
+
+def _dies_on(index: int, marker=None):
+    """A trial hook that kills its worker process at trial ``index`` (once, if ``marker``)."""
+    import os
+
+    def hook(task):
+        if task.index == index and (marker is None or not marker.exists()):
+            if marker is not None:
+                marker.write_text("died once")
+            os._exit(3)
+    return hook
+
+
+def test_a_worker_killed_mid_campaign_costs_nothing_its_trials_run_again(serial, monkeypatch,
+                                                                          tmp_path):
+    import nookslab.faults.campaign as campaign
+    monkeypatch.setattr(campaign, "_trial_hook", _dies_on(11, tmp_path / "marker"))
+    result = Campaign(["null"], trials=30, seed=7, modes=NATIVE).run(
+        workers=2, progress=False, batch=4)
+    assert [t.to_dict() for t in result.trials] == [t.to_dict() for t in serial.trials]
+    assert [d["where"] for d in result.host_deaths] == ["pool"]
+    assert result.host_deaths[0]["suspects"] <= 3 * 4       # what could have been running
+
+
+def test_a_trial_that_kills_its_worker_every_time_is_a_simulator_limit(serial, monkeypatch):
+    import nookslab.faults.campaign as campaign
+    monkeypatch.setattr(campaign, "_trial_hook", _dies_on(11))
+    result = Campaign(["null"], trials=30, seed=7, modes=NATIVE).run(
+        workers=2, progress=False, batch=4)
+    lost = result.trials[11]
+    assert lost.outcome == "simulator-limit" and lost.seed == serial.trials[11].seed
+    assert lost.cause == ("simulator limit: the worker process running this trial died, alone "
+                          "in a fresh worker too (exit code 3)")
+    assert lost.faults == serial.trials[11].faults
+    others = [t.to_dict() for i, t in enumerate(result.trials) if i != 11]
+    assert others == [t.to_dict() for i, t in enumerate(serial.trials) if i != 11]
+    assert [d["where"] for d in result.host_deaths] == ["pool", "alone"]
+    assert result.host_deaths[1] == {"where": "alone", "exit_codes": [3],
+                                     "trial": ["null", "native", 11]}
+    assert result.counts()[("null", "native")]["simulator-limit"] == 1
+    assert result.simulator_limits() == [lost]
+
+
+def test_a_broken_pool_of_the_callers_is_replaced_and_the_campaign_finishes(serial, monkeypatch,
+                                                                            tmp_path):
+    import nookslab.faults.campaign as campaign
+    monkeypatch.setattr(campaign, "_trial_hook", _dies_on(3, tmp_path / "marker"))
+    with ProcessPoolExecutor(2) as pool:
+        result = Campaign(["null"], trials=30, seed=7, modes=NATIVE).run(
+            executor=pool, progress=False, batch=5)
+    assert [t.to_dict() for t in result.trials] == [t.to_dict() for t in serial.trials]
+    assert len(result.host_deaths) == 1
+
+
+def test_simulator_limits_are_left_out_of_the_figures_and_noted_beside_them(serial):
+    import dataclasses
+    trials = list(serial.trials)
+    trials[0] = dataclasses.replace(trials[0], outcome="simulator-limit", verdict="limit",
+                                    cause="simulator limit: a test")
+    result = CampaignResult(serial.config, trials)
+    counts = result.counts()[("null", "native")]
+    assert counts["simulator-limit"] == 1 and sum(counts.values()) == 30
+    fig6 = result.figure6()
+    assert fig6.total("native") == counts["crash"]
+    assert fig6.excluded == (("null/native", "simulator-limit", 1),)
+    assert fig6.to_dict()["excluded"] == [{"where": "null/native", "outcome": "simulator-limit",
+                                          "trials": 1}]
+    assert str(fig6).splitlines()[-1] == ("  note: not counted (the simulator's, not the "
+                                          "extension's): null/native 1 simulator-limit")
+    assert "not counted" not in str(serial.figure6())

@@ -8,11 +8,19 @@ from nookslab.drivers import REGISTRY
 from nookslab.faults.injector import sites
 from nookslab.faults.trial import trial_faults
 from nookslab.faults.types import Fault
+from nookslab import boot
+from nookslab.kernel.bounds import bindings
 from nookslab.kernel.module import _image, compile_driver, driver_source
 
 
+_KERNEL = []
+
+
 def _namespace(codes) -> dict:
-    ns = {"__name__": "nookslab.loaded.test", "__builtins__": builtins}
+    if not _KERNEL:                     # the loader's helpers need a kernel; one will do
+        _KERNEL.append(boot(mode="native", seed=0))
+    ns = {"__name__": "nookslab.loaded.test", "__builtins__": builtins,
+          **bindings(_KERNEL[0], "test")}
     for code in codes:
         exec(code, ns)
     return ns
@@ -72,18 +80,17 @@ def test_a_fault_outside_every_statement_falls_back_to_the_whole_module():
     assert image.faulted([heap], [heap.rewrite]) == [c for c in image.codes if c is not None]
 
 
-def test_the_loaders_fast_tree_passes_build_the_same_tree_as_the_library_ones():
+def test_the_loaders_fast_location_pass_builds_the_same_tree_as_the_library_one():
     import ast
 
-    from nookslab.kernel.module import (_count_back_edges, _CountBackEdges,
-                                        _fix_missing_locations)
+    from nookslab.kernel.instrument import instrument
+    from nookslab.kernel.module import _fix_missing_locations
     source = driver_source(REGISTRY["vfat"].source)
     for seed in range(3):
         faults = trial_faults("vfat", seed, 10)
         a, b = ast.parse(source), ast.parse(source)
         for fault in faults:
             a, b = fault.rewrite(a), fault.rewrite(b)
-        a = ast.fix_missing_locations(_CountBackEdges().visit(a))
-        _count_back_edges(b)
-        _fix_missing_locations(b)
+        a = ast.fix_missing_locations(instrument(a))
+        _fix_missing_locations(instrument(b))
         assert ast.dump(a, include_attributes=True) == ast.dump(b, include_attributes=True)

@@ -5,6 +5,7 @@ import pytest
 
 import nookslab
 from nookslab.kernel import KernelPanic
+from nookslab.kernel.bounds import bindings
 from nookslab.kernel.module import STEP_NAME, compile_driver, imported_names
 
 from .baddrivers.belldev import BELL_IRQ
@@ -27,13 +28,14 @@ def test_a_driver_is_linked_against_the_running_kernels_functions(bell):
 
 
 def test_the_loader_counts_every_loop_back_edge():
+    k = boot()
     code, _ = compile_driver("def f(n):\n    for i in range(n):\n        pass\n"
                              "    while n:\n        n -= 1\n", "t")
-    steps = []
-    ns = {STEP_NAME: lambda: steps.append(1)}
+    ns = bindings(k, "t")
     exec(code, ns)
+    before = k.cpu.steps
     ns["f"](4)
-    assert len(steps) == 8
+    assert k.cpu.steps - before == 8
 
 
 def test_imported_names_are_read_from_the_source_in_order():

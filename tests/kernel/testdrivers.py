@@ -15,8 +15,8 @@ from nookslab.workloads import Measurement, WorkloadSpec
 
 from .baddrivers.belldev import BellDevice
 
-BAD_DRIVERS = ("bell", "init_raises", "toplevel_raises", "init_hangs", "init_fails",
-               "cleanup_raises", "unresolved", "no_init")
+BAD_DRIVERS = ("bell", "hostbomb", "hoard", "init_raises", "toplevel_raises", "init_hangs",
+               "init_fails", "cleanup_raises", "unresolved", "no_init")
 
 
 def _bell_device(kernel, **options):
@@ -49,6 +49,6 @@ def install(monkeypatch) -> None:
         registry[name] = spec_for(name)
     monkeypatch.setattr(nookslab.drivers, "REGISTRY", registry)
     specs = dict(nookslab.workloads.WORKLOAD_SPECS)
-    specs["bell-io"] = WorkloadSpec("bell-io", ("bell",), bell_io, "call a bell entry point",
+    specs["bell-io"] = WorkloadSpec("bell-io", ("bell", "hoard"), bell_io, "call a bell entry point",
                                     "throughput", "ops/s")
     monkeypatch.setattr(nookslab.workloads, "WORKLOAD_SPECS", specs)

@@ -46,3 +46,31 @@ def test_the_cpu_starts_in_process_context_with_interrupts_on():
     assert cpu.irq_enabled and cpu.in_process_context and cpu.steps == 0
     cpu.in_interrupt = 1
     assert not cpu.in_process_context
+
+
+def test_frames_and_local_arrays_take_room_below_the_stack_pointer_until_the_stack_ends():
+    from nookslab.machine import StackOverflow
+    from nookslab.machine.cpu import FRAME_BYTES
+    cpu = Machine(memory=64 * 4096).cpu
+    saved = cpu.use_stack(0x8000, 0x2000)
+    assert (cpu.sp, cpu.stack_base, cpu.stack_top) == (0xA000, 0x8000, 0xA000)
+    ret = cpu.frame()
+    assert ret == 0xA000 and cpu.sp == 0xA000 - FRAME_BYTES
+    assert cpu.alloca(10) == 0xA000 - FRAME_BYTES - 12           # rounded to words
+    with pytest.raises(StackOverflow, match="a 8,192-byte local array does not fit"):
+        cpu.alloca(0x2000)
+    cpu.sp = ret                                                  # the function returns
+    for _ in range(0x2000 // FRAME_BYTES):
+        cpu.frame()
+    with pytest.raises(StackOverflow, match="a 256-byte frame does not fit below sp 0x00008000"):
+        cpu.frame()
+    cpu.restore_stack(saved)
+    assert (cpu.sp, cpu.stack_base, cpu.stack_top) == (0, 0, 0)
+
+
+def test_a_booted_kernel_keeps_its_stack_at_the_top_of_ram():
+    import nookslab
+    k = nookslab.boot(mode="native", seed=0)
+    top = k.machine.memory.size
+    assert (k.cpu.stack_base, k.cpu.stack_top, k.cpu.sp) == (top - 8192, top, top)
+    assert k.machine.pages.owner_names[int(k.machine.pages.owner[-1])] == "kernel stack"

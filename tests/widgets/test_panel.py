@@ -241,3 +241,15 @@ def test_a_replay_says_on_screen_what_it_switched_and_keeps_saying_it():
     assert "Replaying campaign trial" in panel.status.value
     panel.seed.value = trial.seed + 1                  # a new choice: no longer the replay
     assert panel.status.value == ""
+
+
+def test_a_trial_stopped_at_a_simulator_limit_is_told_as_one_not_as_no_failure():
+    from nookslab.faults.trial import TrialResult
+    from nookslab.widgets.story import tell
+    result = TrialResult("vfat", "native", 1, (), "simulator-limit", verdict="limit",
+                         cause="simulator limit: vfat asked the host for a 2,147,483,674-byte str")
+    story = tell(result)
+    assert story.verdict == "simulator limit"
+    assert story.headline.endswith("not of the simulated machine: simulator limit: vfat asked "
+                                   "the host for a 2,147,483,674-byte str")
+    assert story.afterwards == "the run was stopped there (a simulator limit, not a crash)"
