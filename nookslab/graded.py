@@ -44,7 +44,7 @@ PARTS: dict[str, str] = {
     "page_table": "page-table build",
     "write_check": "write check",
     "batch": "deferred-call batching",
-    "buffer_check": "wrapper buffer checks",
+    "buffer_check": "wrapper buffer check",
     "collect": "object tracker's garbage collection",
     "policy": "recovery policy",
     "fault": "fault injector",

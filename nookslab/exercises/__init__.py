@@ -14,7 +14,7 @@ trial, ``CostModel.graded(tlb_term=...)``. Nothing here patches the package.
   :mod:`.wrappers` (04), :mod:`.tracking` (05), :mod:`.recovery` (06), :mod:`.faults` (07),
   :mod:`.performance` (08).
 """
-from .cases import Agreement, Case, agree
+from .cases import Agreement, Case, agree, together
 from .faults import fault_copies, fault_hits
 from .isolation import (domain_probe, page_table_cases, stack_end_line, write_check_limits,
                         write_check_pages)
@@ -34,5 +34,5 @@ __all__ = ["Agreement", "BAD_COPY", "Case", "CheckDomain", "EXPLICIT", "WILD_STO
            "domain_probe", "driver_state", "errno_names", "explicit_recovery", "fault_copies",
            "fault_hits", "largest_batch", "next_failure", "null_domain", "page_table_cases",
            "policy_causes", "policy_limits", "recovery_lines", "recurring_bug", "run_trial_with",
-           "stack_end_line", "tlb_cap_and_tags", "tlb_pages", "trial_line", "wild_store",
+           "stack_end_line", "tlb_cap_and_tags", "tlb_pages", "together", "trial_line", "wild_store",
            "workload_line", "write_check_limits", "write_check_pages"]

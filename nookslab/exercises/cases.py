@@ -5,8 +5,9 @@ drawn from its specification: boundaries, empty and oversized inputs, every mode
 The cases are generated from an explicit seed, and many of them, so an answer written for the few
 inputs a check happens to try cannot match them. :func:`agree` runs the student's function on
 each case and returns an :class:`Agreement`, which prints one stable summary line
-(``write check, page boundaries: 40 of 40 cases agree``) and, only when something disagrees, the
-first disagreement, to tell the student which behaviour is missing.
+(``write check, page boundaries: 40 of 40 cases agree``, with how many cases raised which
+exception, if any) and, only when something disagrees, the first disagreement, to tell the
+student which behaviour is missing.
 
 The expected answers come from the exercise's specification written once in the package (each
 notebook's module here). Those references count as the package's own version of the graded part:
@@ -42,14 +43,46 @@ class Agreement:
     agreed: int
     total: int
     first: str = ""
+    raised: int = 0
+    error: str = ""
+    setting: str = ""           # a constant the cases were run with (``BATCH_LIMIT 8``)
 
     @property
     def ok(self) -> bool:
         return self.agreed == self.total and self.total > 0
 
     def __str__(self) -> str:
-        line = f"{self.what}: {self.agreed} of {self.total} cases agree"
+        setting = f", {self.setting}" if self.setting else ""
+        line = f"{self.what}{setting}: {self.agreed} of {self.total} cases agree"
+        if self.raised:
+            line += f" ({self.raised} raised {self.error})"
         return line if not self.first else line + "\nfirst disagreement: " + self.first
+
+
+def together(results) -> Agreement:
+    """Several agreements of one check (the same cases under other settings of a notebook
+    constant) as one: one summary line, the first disagreement of any."""
+    results = list(results)
+    if not results:
+        raise ValueError("together() needs at least one Agreement")
+    settings = [r.setting for r in results if r.setting]
+    first = next((r for r in results if r.first), None)
+    error = next((r.error for r in results if r.error), "")
+    return Agreement(results[0].what, sum(r.agreed for r in results),
+                     sum(r.total for r in results),
+                     f"[{first.setting}] {first.first}" if first and first.setting else
+                     (first.first if first else ""),
+                     sum(r.raised for r in results), error, _join(settings))
+
+
+def _join(settings: list[str]) -> str:
+    """``BATCH_LIMIT 1``, ``BATCH_LIMIT 2`` -> ``BATCH_LIMIT 1, 2``."""
+    if not settings:
+        return ""
+    heads = {s.rsplit(" ", 1)[0] for s in settings}
+    if len(heads) == 1 and all(" " in s for s in settings):
+        return f"{heads.pop()} {', '.join(s.rsplit(' ', 1)[1] for s in settings)}"
+    return f"{len(settings)} settings of the notebook's constants"
 
 
 class Raised:
@@ -71,7 +104,7 @@ def call(fn: Callable, args: tuple):
 
 
 def agree(what: str, fn: Callable, cases: Iterable[Case],
-          judge: Callable | None = None, show: Callable = repr) -> Agreement:
+          judge: Callable | None = None, show: Callable = repr, setting: str = "") -> Agreement:
     """Run ``fn`` on every case and compare with the expected answers.
 
     Parameters
@@ -87,12 +120,16 @@ def agree(what: str, fn: Callable, cases: Iterable[Case],
         ..."``), or None when it is right. Default: ``got == case.expected``, shown with ``show``.
     show : callable
         How the default judge prints an answer.
+    setting : str
+        The notebook constant the cases assume (``"BATCH_LIMIT 8"``), if any.
     """
     cases = list(cases)
-    agreed, first = 0, ""
+    agreed, first, raised, error = 0, "", 0, ""
     for case in cases:
         got = call(fn, case.args)
         if isinstance(got, Raised):
+            raised += 1
+            error = error or type(got.exc).__name__
             shown = show(case.expected)
             wrong = (f"expected {shown}, got " if shown else "") + repr(got)
         elif judge is not None:
@@ -105,7 +142,7 @@ def agree(what: str, fn: Callable, cases: Iterable[Case],
         elif not first:
             about = f" ({case.about})" if case.about else ""
             first = f"{case.call}{about}: {wrong}"
-    return Agreement(what, agreed, len(cases), first)
+    return Agreement(what, agreed, len(cases), first, raised, error, setting)
 
 
 def _same(got, expected) -> bool:
@@ -131,4 +168,4 @@ def short(value, width: int = 160) -> str:
     return text if len(text) <= width else text[:width - 3] + "..."
 
 
-__all__ = ["Agreement", "Case", "Raised", "agree", "call", "graded_part", "short"]
+__all__ = ["Agreement", "Case", "Raised", "agree", "call", "graded_part", "short", "together"]

@@ -131,7 +131,7 @@ def _cases(wild_from: int, loads: int, seed: int, count: int) -> list[Case]:
         calls = int(rng.integers(max(wild_from - 1, 1), wild_from + 6)) * loads
         plan = _plan(rng, loads, calls)
         what = f"{calls} copies over {loads} loads" if loads > 1 else f"{calls} copies"
-        cases.append(Case(f"WILD_FROM {wild_from}, {what}", (plan, seed * 100 + i),
+        cases.append(Case(what, (plan, seed * 100 + i),
                           _expected(plan, loads, wild_from)))
     return cases
 
@@ -141,8 +141,8 @@ def fault_copies(fault_type, wild_from: int, seed: int = 0, count: int = 6) -> A
     result passed through, for ``wild_from`` (the notebook's WILD_FROM right now)."""
     arm = _arm_of(fault_type)
     k = boot("native", seed=seed)
-    return agree(f"WILD_FROM {wild_from}, copies", _runner(arm, k, 1),
-                 _cases(wild_from, 1, seed, count), judge=_judge_copies, show=lambda v: "")
+    return agree("copies", _runner(arm, k, 1), _cases(wild_from, 1, seed, count),
+                 judge=_judge_copies, show=lambda v: "", setting=f"WILD_FROM {wild_from}")
 
 
 def fault_hits(fault_type, wild_from: int, seed: int = 0, count: int = 6) -> Agreement:
@@ -152,9 +152,8 @@ def fault_hits(fault_type, wild_from: int, seed: int = 0, count: int = 6) -> Agr
     arm = _arm_of(fault_type)
     k = boot("native", seed=seed)
     cases = _cases(wild_from, 2, seed, count)
-    agreement = agree(f"WILD_FROM {wild_from}, activation and reloads", _runner(arm, k, 2), cases,
-                      judge=_both(wild_from), show=lambda v: "")
-    return agreement
+    return agree("activation and reloads", _runner(arm, k, 2), cases, judge=_both(wild_from),
+                 show=lambda v: "", setting=f"WILD_FROM {wild_from}")
 
 
 def _both(wild_from: int):

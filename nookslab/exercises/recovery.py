@@ -64,8 +64,9 @@ def policy_limits(hooks, max_restarts: int, limits: dict, seed: int = 0) -> Agre
         for restarts in sorted({0, max(limit - 1, 0), limit, limit + 1,
                                 int(rng.integers(0, limit + 4))}):
             cases.append(_case(ext, restarts, _cause(rng, ext), max_restarts, limits, about))
-    shown = ", ".join(f"{k} {v}" for k, v in sorted(limits.items())) or "none"
-    return agree(f"limits (MAX_RESTARTS {max_restarts}; RESTART_LIMITS: {shown})", fn, cases)
+    shown = ", ".join(f"{k}: {v}" for k, v in sorted(limits.items()))
+    return agree("restart limits", fn, cases,
+                 setting=f"MAX_RESTARTS {max_restarts}, RESTART_LIMITS {{{shown}}}")
 
 
 def policy_causes(hooks, max_restarts: int, limits: dict, seed: int = 0,

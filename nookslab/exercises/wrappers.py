@@ -77,6 +77,10 @@ def describe(spec: Export) -> str:
     return f"{spec.name}({', '.join(parts)})"
 
 
+def names_of(spec: Export) -> list[str]:
+    return [a.name for a in spec.args]
+
+
 def _name(rng) -> str:
     stem = "".join(_SYLLABLES[int(i)] for i in rng.integers(0, len(_SYLLABLES), 2))
     return f"{stem}_{_VERBS[int(rng.integers(0, len(_VERBS)))]}"
@@ -195,7 +199,7 @@ def buffer_interfaces(hooks, seed: int = 0, count: int = 40) -> Agreement:
         n_args = int(rng.integers(1, 7))
         args_spec = []
         for i in range(n_args):
-            kind = kinds[int(rng.integers(0, len(kinds)))]
+            kind = kinds[int(rng.integers(0, len(kinds)))] if rng.random() < 0.6 else "buffer"
             if kind != "buffer":
                 args_spec.append(Arg(f"x{i}", kind, mode=_MODES[int(rng.integers(0, 3))]))
                 continue
@@ -205,15 +209,23 @@ def buffer_interfaces(hooks, seed: int = 0, count: int = 40) -> Agreement:
             args_spec.append(Arg(f"b{i}", "buffer", mode=_MODES[int(rng.integers(0, 3))],
                                  length=length))
         spec = Export(_name(rng), tuple(args_spec))
-        values = []
-        for a in spec.args:
-            if a.kind == "buffer":
-                kind = ("writable", "writable", "read-only", "unmapped")[int(rng.integers(0, 4))]
-                values.append(_where(kind, rng, 64))
-            elif a.kind == "scalar":
-                values.append(int(rng.integers(-8, 2 * PAGE)))
-            else:
-                values.append(_other(a.kind, rng))
+        buffers = [i for i, a in enumerate(spec.args) if a.kind == "buffer"]
+        odd = buffers[int(rng.integers(0, len(buffers)))] if buffers and rng.random() < 0.7 else -1
+        values = [int(rng.integers(-8, 2 * PAGE)) if a.kind == "scalar" else
+                  None if a.kind == "buffer" else _other(a.kind, rng) for a in spec.args]
+        for i in buffers:
+            a = spec.args[i]
+            n = a.length if isinstance(a.length, int) else values[names_of(spec).index(a.length)]
+            # every buffer where its mode allows it (an in buffer in read-only memory, any
+            # other in writable memory), often right at the end of that region so the whole
+            # length matters; at most one buffer is wrong: wholly in memory its mode may not
+            # use, or one byte past the end of its region
+            fine = _READ_ONLY if a.mode == "in" else _WRITABLE
+            values[i] = _where("read-only" if a.mode == "in" else "writable", rng, 64)
+            if i == odd and (n <= 0 or rng.random() < 0.5):
+                values[i] = _where("unmapped" if a.mode == "in" else "read-only", rng, 64)
+            elif n > 0 and (i == odd or rng.random() < 0.5):
+                values[i] = fine.stop * PAGE - n + (1 if i == odd else 0)
         present = len(values) - int(rng.integers(0, 2)) * int(rng.integers(0, len(values) + 1))
         cases.append(_case(spec, tuple(values[:present])))
     return agree("buffer checks, random interfaces", _caller(builder), cases, judge=_judge,

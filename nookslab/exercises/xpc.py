@@ -74,7 +74,7 @@ def batch_edges(hooks, limit: int, seed: int = 0) -> Agreement:
     sizes = sorted({0, 1, max(limit - 1, 0), limit, limit + 1, 2 * limit, 2 * limit + 1,
                     3 * limit - 1})
     cases = _cases(sizes, limit, rng)
-    return agree(f"BATCH_LIMIT {limit}, edge sizes", fn, cases, judge=_judge)
+    return agree("edge sizes", fn, cases, judge=_judge, setting=f"BATCH_LIMIT {limit}")
 
 
 def batch_random(hooks, limit: int, seed: int = 0, count: int = 20) -> Agreement:
@@ -83,7 +83,7 @@ def batch_random(hooks, limit: int, seed: int = 0, count: int = 20) -> Agreement
     rng = np.random.default_rng(seed)
     sizes = [int(rng.integers(0, 5 * limit + 2)) for _ in range(count)]
     cases = _cases(sizes, limit, rng)
-    return agree(f"BATCH_LIMIT {limit}, random queues", fn, cases, judge=_judge)
+    return agree("random queues", fn, cases, judge=_judge, setting=f"BATCH_LIMIT {limit}")
 
 
 def largest_batch(kernel) -> int:
