@@ -133,7 +133,10 @@ def agree(what: str, fn: Callable, cases: Iterable[Case],
             shown = show(case.expected)
             wrong = (f"expected {shown}, got " if shown else "") + repr(got)
         elif judge is not None:
-            wrong = judge(case, got)
+            try:
+                wrong = judge(case, got)
+            except Exception as exc:                           # noqa: BLE001 - an odd answer
+                wrong = f"got {short(got)}, which the check cannot read ({type(exc).__name__}: {exc})"
         else:
             wrong = None if _same(got, case.expected) else \
                 f"expected {show(case.expected)}, got {show(got)}"

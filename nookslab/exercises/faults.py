@@ -101,12 +101,16 @@ def _judge_copies(case: Case, got) -> str | None:
             return f"{where}: expected one real copy_from_user call, got {len(real)}"
         if real[0] != (to, src, n):
             got_to, got_src, got_n = real[0]
-            return (f"{where}: expected the real copy to get (to={to:#010x}, from_user="
-                    f"{src:#010x}, n={n}), got (to={got_to:#010x}, from_user={got_src:#010x}, "
-                    f"n={got_n})")
+            return (f"{where}: expected the real copy to get (to={_hex(to)}, from_user="
+                    f"{_hex(src)}, n={n}), got (to={_hex(got_to)}, from_user={_hex(got_src)}, "
+                    f"n={short(got_n)})")
         if returned != result:
             return f"{where}: expected it to return the real copy's {result}, got {short(returned)}"
     return None
+
+
+def _hex(value) -> str:
+    return f"{value:#010x}" if isinstance(value, int) else short(value)
 
 
 def _judge_hits(wild_from: int):

@@ -3,10 +3,11 @@
 Student code enters only through explicit parameters (STYLE.md, "Notebooks"): a
 :class:`~nookslab.nooks.hooks.NooksHooks` given to :func:`nookslab.boot`, a
 :class:`~nookslab.faults.types.FaultType` given to a trial, a ``tlb_term`` given to a
-:class:`~nookslab.machine.costs.CostModel`. Nothing here patches the package, and nothing here
-knows the answers: each helper runs the simulation with the student's piece in place and returns
-what happened as one stable line of text (the grader compares it with the solution's, under nbval).
-A wrong piece shows as a different line: a crash, a failed workload, a different count.
+:class:`~nookslab.machine.costs.CostModel`; the check cells build them in grading mode
+(:mod:`nookslab.graded`). Nothing here patches the package, and nothing here knows the answers:
+each helper runs the simulation with the student's piece in place and returns what happened as
+stable lines of text (the grader compares them with the solution's, under nbval). A wrong piece
+shows as a different line: a crash, a failed workload, a different count.
 
 The checks replay two explicit faults of the null driver (:data:`WILD_STORE`, :data:`BAD_COPY`)
 rather than random faults picked by a trial seed: what a seed's random fault does changes whenever

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..graded import own
 from ..kernel.symbols import Arg, Export
-from .cases import Agreement, Case, Raised, agree, call, graded_part, short
+from .cases import Agreement, Case, agree, graded_part, short
 
 PAGE = 4096
 #: Where the stand-in domain's memory lies (page numbers): writable, read-only, unmapped.
