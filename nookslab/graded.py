@@ -91,11 +91,12 @@ def _switch():
         """Whether the package's own ``part`` is switched off here and now."""
         return part in off.get()
 
-    def run(part: str, fn, args, kwargs):
+    def run(part: str, fn, args, kwargs, settle):
         token = off.set(off.get() | {part})
         try:
             with redirect_stdout(sink):
-                return fn(*args, **kwargs)
+                value = fn(*args, **kwargs)
+                return value if settle is None else settle(value)
         finally:
             off.reset(token)
 
@@ -128,31 +129,27 @@ def why_not_own(fn) -> str | None:
 
 class GradedPart:
     """A student's function for graded ``part``, called with the package's own version switched
-    off. ``returns_part``: the function builds and returns another function of the same part
-    (a wrapper generator's buffer check), which is checked and switched off the same way."""
+    off. ``settle(value)``, if given, turns what it returned into plain data (a bool, an int,
+    lists) while the package's version is still off: an answer cannot hand back an object whose
+    methods call the package later, when the kernel reads it."""
 
-    __slots__ = ("part", "fn", "label", "returns_part")
+    __slots__ = ("part", "fn", "label", "settle")
 
-    def __init__(self, part: str, fn, label: str, returns_part: bool = False):
-        self.part, self.fn, self.label, self.returns_part = part, fn, label, returns_part
+    def __init__(self, part: str, fn, label: str, settle=None):
+        self.part, self.fn, self.label, self.settle = part, fn, label, settle
 
     def __call__(self, *args, **kwargs):
-        result = _run(self.part, self.fn, args, kwargs)
-        if self.returns_part:
-            name = getattr(self.fn, "__name__", self.label)
-            return student_part(self.part, result, label=f"the function {name}() returned")
-        return result
+        return _run(self.part, self.fn, args, kwargs, self.settle)
 
     @property
-    def __name__(self) -> str:          # so the recovery record names the student's function
+    def __name__(self) -> str:          # so a recovery record names the student's function
         return getattr(self.fn, "__name__", self.label)
 
     def __repr__(self) -> str:
         return f"<graded {self.part}: {getattr(self.fn, '__qualname__', self.fn)!r}>"
 
 
-def student_part(part: str, fn, *, label: str | None = None,
-                 returns_part: bool = False) -> GradedPart:
+def student_part(part: str, fn, *, label: str | None = None, settle=None) -> GradedPart:
     """``fn`` as the student's graded ``part``, or :class:`NotYourOwn` saying why it is not one.
 
     Parameters
@@ -162,9 +159,10 @@ def student_part(part: str, fn, *, label: str | None = None,
     fn : callable
         What the answer cell defined. A :class:`GradedPart` of the same part is returned as is.
     label : str, optional
-        How the message names ``fn`` (default: ``"<part> hook"``).
-    returns_part : bool
-        ``fn`` returns a function of the same part, itself checked when it is returned.
+        How the message names ``fn`` (default: ``"the <part> hook"``).
+    settle : callable, optional
+        Applied to each result while the package's version is still off (see
+        :class:`GradedPart`); it raises ``TypeError`` for a result of the wrong shape.
     """
     _check_part(part)
     if isinstance(fn, GradedPart) and fn.part == part:
@@ -174,7 +172,7 @@ def student_part(part: str, fn, *, label: str | None = None,
     if reason is not None:
         raise NotYourOwn(f"{label}: {reason}. While grading, the package's own {PARTS[part]} "
                          f"is switched off: plug in a function you wrote in the notebook.")
-    return GradedPart(part, fn, label, returns_part)
+    return GradedPart(part, fn, label, settle)
 
 
 __all__ = ["GradedPart", "NotYourOwn", "PARTS", "SwitchedOff", "own", "student_part",

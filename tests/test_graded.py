@@ -63,3 +63,20 @@ def test_a_graded_part_is_taken_as_is_and_unknown_parts_are_refused():
     assert student_part("batch", part) is part
     with pytest.raises(ValueError, match="choose one of"):
         student_part("xpc", part.fn)
+
+
+def test_a_result_is_settled_into_plain_data_while_the_package_is_still_off():
+    # an answer handing back an object whose __bool__ asks the package later is caught anyway
+    from nookslab.nooks.hooks import NooksHooks
+    ns = notebook("class Lazy:\n    def __init__(self, w, a, n):\n        self.args = (w, a, n)\n"
+                  "    def __bool__(self):\n        return may_write(*self.args)\n"
+                  "def can_write(writable, addr, length):\n    return Lazy(writable, addr, length)",
+                  may_write=may_write)
+    hooks = NooksHooks.graded(write_check=ns["can_write"])
+    with pytest.raises(SwitchedOff):
+        hooks.write_check(np.ones(4, bool), 16, 4)
+    batch = NooksHooks.graded(batch=notebook("def b(q):\n    return (c for c in [q])")["b"]).batch
+    assert batch([1, 2]) == [[1, 2]]
+    collect = NooksHooks.graded(collect=notebook("def c(objs):\n    return objs")["c"]).collect
+    with pytest.raises(TypeError, match="a pair"):
+        collect([1, 2, 3])

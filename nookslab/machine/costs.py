@@ -194,7 +194,7 @@ class CostModel:
         :meth:`tlb_refill` and :attr:`tlb_cost` raise :class:`~nookslab.graded.SwitchedOff`.
         What-ifs of the model (:meth:`but`, :meth:`what_if`) stay graded.
         """
-        return cls(tlb_term=student_part("tlb_term", tlb_term), **changes)
+        return cls(tlb_term=student_part("tlb_term", tlb_term, settle=int), **changes)
 
     @property
     def grading(self) -> bool:

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Protocol, Sequence
 
+import numpy as np
+
 from ..graded import GradedPart, student_part
 
 POLICIES = ("restart", "disable")
@@ -228,7 +230,7 @@ class NooksHooks:
                              f"{', '.join(names)}")
         if not parts:
             raise ValueError(f"name the graded part(s): one or more of {', '.join(names)}")
-        return cls(**{name: student_part(name, fn, returns_part=name == "buffer_check")
+        return cls(**{name: student_part(name, fn, settle=_SETTLE[name])
                       for name, fn in parts.items()})
 
     @property
@@ -240,6 +242,55 @@ class NooksHooks:
     def parts(self) -> tuple[str, ...]:
         """The names of the parts plugged in (not None)."""
         return tuple(f.name for f in fields(self) if getattr(self, f.name) is not None)
+
+
+# -- grading mode: each part's result as plain data, read while the package's own is off --------
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _settle_table(value):
+    table = np.asarray(value)
+    if table.dtype == object:
+        raise TypeError(f"page_table must return an array of page flags, got {_short(value)}")
+    return table.copy()
+
+
+def _settle_batches(value) -> list[list]:
+    try:
+        return [list(batch) for batch in value]
+    except TypeError:
+        raise TypeError(f"batch must return a list of batches (lists), got {_short(value)}") \
+            from None
+
+
+def _settle_refusal(value) -> str | None:
+    """None lets the call through; anything true refuses it, with its text as the reason."""
+    return str(value) if value else None
+
+
+def _settle_check(value):
+    return student_part("buffer_check", value, label="the check your buffer_check returned",
+                        settle=_settle_refusal)
+
+
+def _settle_collection(value) -> tuple[list, list]:
+    try:
+        release, keep = value
+        return list(release), list(keep)
+    except (TypeError, ValueError):
+        raise TypeError(f"collect must return a pair (release, keep) of lists, got "
+                        f"{_short(value)}") from None
+
+
+def _settle_policy(value) -> str:
+    return value if type(value) is str else repr(value)
+
+
+_SETTLE = {"page_table": _settle_table, "write_check": bool, "batch": _settle_batches,
+           "buffer_check": _settle_check, "collect": _settle_collection,
+           "policy": _settle_policy}
 
 
 NO_HOOKS = NooksHooks()

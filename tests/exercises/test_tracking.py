@@ -34,7 +34,7 @@ def test_the_right_collection_agrees_and_sorting_by_seq_is_as_good(cell):
      "[o for o in new if o.type.name in ('dma', 'iomem')])", {"release", "keep"}, "(physical)"),
     ("return nl.nooks.recovery.collect_objects(objects)", {"release", "keep"},
      "raised SwitchedOff"),
-    ("return objects[::-1]", {"release", "keep"}, "expected a pair (release, keep)"),
+    ("return objects[::-1]", {"release", "keep"}, "must return a pair (release, keep)"),
 ])
 def test_each_mistake_fails_the_list_it_gets_wrong(cell, source, fails, says):
     results = _results(cell("def collect(objects):\n    " + source))

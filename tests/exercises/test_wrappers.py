@@ -77,7 +77,7 @@ def test_a_check_written_for_copy_from_user_alone_fails_on_functions_never_named
 
 def test_a_generator_returning_none_or_a_package_check_is_refused(cell):
     shown = str(_results(cell("def make(spec):\n    return None"))["modes"])
-    assert "raised NotYourOwn" in shown and "returned: it is None" in shown
+    assert "raised NotYourOwn" in shown and "buffer_check returned: it is None" in shown
     delegating = cell("def make(spec):\n    def check(args, domain):\n"
                       "        return nl.exercises.wrappers._reference_check(spec, args, domain)"
                       " and 'no' or None\n    return check")
