@@ -116,7 +116,7 @@ def why_not_own(fn) -> str | None:
     """Why ``fn`` is not a function the student defined in the notebook, or None if it is."""
     if fn is None:
         return "it is None (which would mean the package's own)"
-    if isinstance(fn, types.BuiltinFunctionType) or not isinstance(fn, types.FunctionType):
+    if not isinstance(fn, types.FunctionType):       # builtins, partials, methods, classes
         return (f"it is a {type(fn).__name__}, not a function defined with def (or lambda) "
                 "in the notebook")
     module = getattr(fn, "__module__", None)
