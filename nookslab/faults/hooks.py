@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..graded import own
 from .injector import ALLOCATORS
 from .types import STALE_WORDS, Fault
 
@@ -32,7 +33,9 @@ def flip(value, bit: int):
 
 
 def arm(fault: Fault, kernel, module) -> None:
-    """Bind ``fault``'s hook in ``module``'s namespace (and, for HEAP, schedule the flip)."""
+    """Bind ``fault``'s hook in ``module``'s namespace (and, for HEAP, schedule the flip).
+    Switched off while a student's fault type arms a driver (:mod:`nookslab.graded`)."""
+    own("fault")
     ns = module.namespace
     active = []
 

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Callable
 
 from ..errors import choose
+from ..graded import GradedPart, student_part
 
 #: Every fault type, with the C fault it emulates and what ours does. Order is the campaign's.
 FAULT_DOCS: dict[str, tuple[str, str]] = {
@@ -205,16 +206,42 @@ class Fault:
 class FaultType:
     """A new fault type, defined outside the injector (the graded notebook 07).
 
-    ``arm(kernel, module, hit)`` is called when the faulty driver is loaded, after its imports are
-    linked, with its namespace in ``module.namespace`` (the driver's globals: rebinding an imported
-    kernel function there changes what the driver calls, as the injector's call-site faults do).
-    It must call ``hit()`` when the fault first does harm (the trial counts activations).
-    Pass :meth:`fault` to ``kernel.load(name, faults=[...])`` or to a trial's ``faults``.
+    Parameters
+    ----------
+    name : str
+        A new identifier, not one of the injector's types (``"WILD_COPY"``).
+    arm : ``arm(kernel, module, hit) -> None``
+        Called once each time the faulty driver is loaded, after its imports are linked.
+        ``kernel`` is the Kernel; ``module.namespace`` is the driver's globals, where each
+        imported kernel function is bound by name: rebinding one there (``module.namespace[
+        "copy_from_user"] = mine``) changes what the driver calls, as the injector's call-site
+        faults do. ``hit()`` records that the fault activated: call it whenever the fault changes
+        what the driver does (only the first call is recorded; a trial counts faults that
+        activated at least once, so never call it when nothing was changed). Keep any counter
+        inside ``arm`` (a closure): each load starts afresh, as a reloaded binary would.
+    doc : str
+        One line saying what the fault does.
+
+    Pass :meth:`fault` to ``kernel.load(name, faults=[...])`` or to a trial's ``faults``. Check
+    cells build it with :meth:`graded`, which refuses an ``arm`` that is not the student's own and
+    switches the package's own fault injector off while it runs.
     """
 
     name: str
     arm: Callable
     doc: str = ""
+
+    @classmethod
+    def graded(cls, name: str, arm: Callable, doc: str = "") -> "FaultType":
+        """A fault type in grading mode: ``arm`` must be a function the student defined in the
+        notebook (:class:`~nookslab.graded.NotYourOwn` otherwise), and while it arms the driver
+        the package's own injector hooks raise :class:`~nookslab.graded.SwitchedOff`."""
+        return cls(name, student_part("fault", arm, label=f"fault type {name}: arm"), doc)
+
+    @property
+    def grading(self) -> bool:
+        """True for a fault type built by :meth:`graded`."""
+        return isinstance(self.arm, GradedPart)
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.isidentifier() or self.name in ALL_TYPES:

@@ -7,6 +7,11 @@
 An exercise is its solution with each cell tagged ``answer`` emptied to a stub raising
 NotImplementedError and every output cleared; the notebook's metadata names its solution so the
 grader finds it whatever the student calls the file.
+
+Above each check cell of a solution is a markdown cell marked ``{"nookslab": {"expect": true}}``:
+"You should see:" and what a right answer prints. It is generated from the check cell's metadata
+(exercise, name, points) and stored output when the solution is executed, so the exercise shows
+the student the same lines the grader expects; ``--check`` also fails when one is stale.
 """
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ from pathlib import Path
 
 import nbformat
 
-from .merge import STUB, is_answer
+from .merge import STUB, exercises_of, is_answer, meta
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SOLUTIONS, EXERCISES, NOTEBOOKS = ROOT / "solutions", ROOT / "exercises", ROOT / "notebooks"
@@ -36,6 +41,45 @@ def make_exercise(solution) -> nbformat.NotebookNode:
         cell.execution_count = None
         cell.metadata.pop("execution", None)
     return nb
+
+
+def expectation(nb, check_cell) -> str:
+    """The "You should see" markdown for ``check_cell`` of solution ``nb``: which exercise and
+    check it is, its name and points, and the lines it printed when the solution ran."""
+    m = meta(check_cell)
+    order = [e.id for e in exercises_of(nb)]
+    ex = str(m.get("check"))
+    checks = [c for c in nb.cells if c.get("cell_type") == "code" and str(meta(c).get("check")) == ex]
+    number = checks.index(check_cell) + 1
+    points = m.get("points", 1)
+    head = (f"Exercise {order.index(ex) + 1 if ex in order else ex}, check {number} "
+            f"({points:g} point{'s' if points != 1 else ''})")
+    printed = "".join(o.get("text", "") for o in check_cell.get("outputs", [])
+                      if o.get("output_type") == "stream" and o.get("name") == "stdout")
+    return f"**{head}: {m.get('name', '')}.**\n\nYou should see:\n\n```text\n{printed}```"
+
+
+def refresh_expectations(nb) -> int:
+    """Rewrite every "You should see" cell of ``nb`` from the check cell after it; return how
+    many changed."""
+    changed = 0
+    for before, cell in zip(nb.cells, nb.cells[1:]):
+        if before.get("cell_type") != "markdown" or not meta(before).get("expect"):
+            continue
+        if "check" not in meta(cell):
+            raise ValueError(f"cell {before.get('id')}: a 'You should see' cell must come right "
+                             "before a check cell")
+        text = expectation(nb, cell)
+        if before.source != text:
+            before.source = text
+            changed += 1
+    return changed
+
+
+def stale_expectations() -> list[Path]:
+    """The solutions whose "You should see" cells do not show what their checks printed."""
+    return [p for p in sorted(SOLUTIONS.glob("*.ipynb"))
+            if refresh_expectations(nbformat.read(p, as_version=4))]
 
 
 def render(nb) -> str:
@@ -64,6 +108,7 @@ def execute(path: Path, timeout: int = 300) -> None:
     for cell in nb.cells:
         if cell.get("cell_type") == "code":
             cell.outputs = coalesce_streams(cell.outputs)
+    refresh_expectations(nb)
     path.write_text(render(nb))
 
 
@@ -103,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             path.write_text(text)
             print(f"wrote {path.relative_to(ROOT)}")
+    for path in stale_expectations():
+        stale += 1
+        print(f"stale 'You should see' cells: {path.relative_to(ROOT)} (run --execute "
+              f"{path.stem})")
     return 1 if (args.check and stale) else 0
 
 

@@ -33,6 +33,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable
 
+from ..graded import GradedPart, own, student_part
+
 #: The paper's machine, SOSP'03 section 5: a Dell with a 1.7 GHz Pentium 4.
 PAPER_CPU_HZ = 1_700_000_000
 #: Derived in nooks-facts.md section 3 from figure 8 (compile-local): (165 - 29.5) s of extra
@@ -47,7 +49,16 @@ TLB_MODELS = ("working_set", "flat")
 
 @dataclass(frozen=True)
 class CostModel:
-    """Cycle costs charged by the simulated machine. Frozen: use :meth:`but` for what-ifs."""
+    """Cycle costs charged by the simulated machine. Frozen: use :meth:`but` for what-ifs.
+
+    One term can be a student's function (the graded notebook 08): ``tlb_term(cost, work) ->
+    cycles`` replaces :meth:`tlb_refill`, the TLB refill one crossing charges. ``cost`` is the
+    model itself (read its fields: ``tagged_tlb``, ``domain_switch``, ``tlb_miss``,
+    ``tlb_page_every``, ``xpc_tlb``); ``work`` the cycles of CPU work done since the previous
+    crossing (an int, possibly 0 or negative); it returns an int number of cycles. Check cells
+    build the model with :meth:`graded`, which refuses a term that is not the student's own and
+    switches the package's own refill (:meth:`tlb_refill`, :attr:`tlb_cost`) off while it runs.
+    """
 
     # ---- the machine -------------------------------------------------------------------------
     # The paper's test machine: Dell, 1.7 GHz Pentium 4 (SOSP'03 section 5).
@@ -173,6 +184,23 @@ class CostModel:
         if not isinstance(self.cpu_hz, int) or self.cpu_hz <= 0:
             raise ValueError(f"cpu_hz must be a positive int, got {self.cpu_hz!r}")
 
+    @classmethod
+    def graded(cls, tlb_term: Callable, **changes) -> "CostModel":
+        """A model whose TLB refill is ``tlb_term``, in grading mode (for check cells).
+
+        ``tlb_term(cost, work) -> cycles`` must be a function the student defined in the
+        notebook (None, a package function, a builtin, a partial or a method raise
+        :class:`~nookslab.graded.NotYourOwn`); while it runs, the package's own
+        :meth:`tlb_refill` and :attr:`tlb_cost` raise :class:`~nookslab.graded.SwitchedOff`.
+        What-ifs of the model (:meth:`but`, :meth:`what_if`) stay graded.
+        """
+        return cls(tlb_term=student_part("tlb_term", tlb_term, settle=int), **changes)
+
+    @property
+    def grading(self) -> bool:
+        """True for a model built by :meth:`graded`."""
+        return isinstance(self.tlb_term, GradedPart)
+
     def but(self, **changes) -> "CostModel":
         """A copy of this model with some constants changed (for what-if questions)."""
         return replace(self, **changes)
@@ -206,6 +234,7 @@ class CostModel:
     @property
     def tlb_cost(self) -> int:
         """The TLB flush and refill misses one crossing causes (none with tags or keys)."""
+        own("tlb_term")
         if self.tagged_tlb or self.domain_switch == "pkey":
             return 0
         return self.xpc_tlb
@@ -213,6 +242,7 @@ class CostModel:
     def tlb_refill(self, work: int) -> int:
         """TLB misses after a flush, in cycles, for ``work`` cycles of CPU work done before the
         next crossing (the cost model's ``tlb_model``); none with a tagged TLB or keys."""
+        own("tlb_term")
         if self.tlb_term is not None:
             return int(self.tlb_term(self, work))
         full = self.tlb_cost

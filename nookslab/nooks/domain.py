@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..graded import own
 from ..kernel.heap import MAX_KMALLOC, Heap
 from ..machine.memory import ADDRESS_MASK, ADDRESS_PAGES, PAGE_SHIFT, PAGE_SIZE, OutOfMemory
 from ..machine.mmu import PRESENT, WRITE, PageTable
@@ -49,7 +50,7 @@ class ProtectionDomain:
         if hooks is not None and hooks.page_table is not None:      # a student's build
             self.pt.array[:] = _built_table(hooks.page_table, k.mmu.kernel_pt.array)
         else:
-            self.pt.array &= PRESENT              # the kernel, read-only
+            self.pt.array[:] = domain_page_table(self.pt.array)   # the kernel, read-only
         self._write_check = hooks.write_check if hooks is not None else None
         self.writable = np.zeros(ADDRESS_PAGES, dtype=bool)
         self.grants: dict[int, int] = {}          # page -> grant count (page tracker)
@@ -98,12 +99,7 @@ class ProtectionDomain:
             view = self.writable.view()
             view.flags.writeable = False
             return bool(self._write_check(view, addr, length))
-        if length <= 0:
-            return True
-        if addr <= 0 or addr + length - 1 > ADDRESS_MASK:
-            return False
-        first, last = _pages(addr, length)
-        return bool(self.writable[first:last + 1].all())
+        return may_write(self.writable, addr, length)
 
     def can_read(self, addr: int, length: int) -> bool:
         if length <= 0:
@@ -206,6 +202,27 @@ class ProtectionDomain:
         return f"<ProtectionDomain {self.name} {state}: {', '.join(self.modules)}>"
 
 
+def domain_page_table(kernel_flags: np.ndarray) -> np.ndarray:
+    """The package's own page table for a new domain: every page the kernel maps, read-only
+    (SOSP'03 section 4.2). Switched off while a student's ``page_table`` hook runs."""
+    own("page_table")
+    return kernel_flags & PRESENT
+
+
+def may_write(writable: np.ndarray, addr: int, length: int) -> bool:
+    """The package's own write check over ``writable`` (one bool per page): nothing to write is
+    allowed; an address at or below 0 or a range past the top of the 32-bit space never is;
+    otherwise every page touched must be writable. Switched off while a student's
+    ``write_check`` hook runs."""
+    own("write_check")
+    if length <= 0:
+        return True
+    if addr <= 0 or addr + length - 1 > ADDRESS_MASK:
+        return False
+    first, last = _pages(addr, length)
+    return bool(writable[first:last + 1].all())
+
+
 def _built_table(build, kernel_flags: np.ndarray) -> np.ndarray:
     """A page table from ``build(copy of the kernel's flags)``, checked for shape."""
     table = np.asarray(build(kernel_flags.copy()))
@@ -220,4 +237,4 @@ def _pages(addr: int, length: int) -> tuple[int, int]:
     return a >> PAGE_SHIFT, ((a + max(length, 1) - 1) & ADDRESS_MASK) >> PAGE_SHIFT
 
 
-__all__ = ["MAX_KMALLOC", "ProtectionDomain"]
+__all__ = ["MAX_KMALLOC", "ProtectionDomain", "domain_page_table", "may_write"]

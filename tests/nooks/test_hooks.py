@@ -132,3 +132,54 @@ def test_a_tlb_term_must_be_a_function():
     import pytest
     with pytest.raises(ValueError, match="tlb_term"):
         CostModel(tlb_term=5)
+
+
+# -- grading mode (nookslab.graded) ----------------------------------------------------------------
+def _notebook(source: str) -> dict:
+    ns = {"__name__": "__main__", "nl": nl, "PRESENT": PRESENT}
+    exec(compile(source, "<notebook cell>", "exec"), ns)
+    return ns
+
+
+def test_graded_hooks_take_only_notebook_functions_and_name_the_missing_part():
+    own = _notebook("def table(kernel_flags):\n    return kernel_flags & PRESENT")["table"]
+    hooks = NooksHooks.graded(page_table=own)
+    assert hooks.grading and hooks.parts() == ("page_table",) and not NooksHooks().grading
+    with pytest.raises(ValueError, match="write_check hook: it is None"):
+        NooksHooks.graded(write_check=None)
+    from nookslab.nooks.domain import may_write
+    with pytest.raises(ValueError, match="nookslab.nooks.domain.may_write, not a function defined"):
+        NooksHooks.graded(write_check=may_write)
+    with pytest.raises(ValueError, match="unknown hook"):
+        NooksHooks.graded(xpc=own)
+    with pytest.raises(ValueError, match="name the graded part"):
+        NooksHooks.graded()
+
+
+def test_a_graded_hook_calling_the_packages_own_part_fails_the_live_run_with_the_reason():
+    ns = _notebook("def table(kernel_flags):\n"
+                   "    return nl.nooks.domain.domain_page_table(kernel_flags)\n"
+                   "def check(writable, addr, length):\n"
+                   "    return nl.nooks.domain.may_write(writable, addr, length)\n"
+                   "def build(spec):\n    return None")
+    from nookslab.graded import NotYourOwn, SwitchedOff
+    with pytest.raises(SwitchedOff, match="page-table build is switched off while grading"):
+        null_io(NooksHooks.graded(page_table=ns["table"]))
+    k, r = null_io(NooksHooks.graded(write_check=ns["check"]))
+    assert not r.ok and "write check is switched off" in k.modules["null"].error
+    with pytest.raises(NotYourOwn, match="the check your buffer_check returned: it is None"):
+        null_io(NooksHooks.graded(buffer_check=ns["build"]))
+    # ungraded, the same hooks are plain functions: the package's own parts answer as usual
+    assert null_io(NooksHooks(write_check=ns["check"]))[1].ok
+
+
+def test_graded_parts_run_the_live_system_exactly_as_the_same_plain_hooks():
+    ns = _notebook("def table(kernel_flags):\n    return kernel_flags & PRESENT\n"
+                   "def collect(objects):\n    new = objects[::-1]\n"
+                   "    return ([o for o in new if not o.type.physical],\n"
+                   "            [o for o in new if o.type.physical])")
+    plain = NooksHooks(page_table=ns["table"], collect=ns["collect"])
+    graded = NooksHooks.graded(page_table=ns["table"], collect=ns["collect"])
+    (k0, r0), (k1, r1) = null_io(plain), null_io(graded)
+    assert (r1.operations, k1.clock.now) == (r0.operations, k0.clock.now)
+    assert recovery_lines(k1.isolation.recover("null")) == recovery_lines(k0.isolation.recover("null"))

@@ -3,10 +3,11 @@
 Student code enters only through explicit parameters (never by patching the package): a
 :class:`~nookslab.nooks.hooks.NooksHooks` given to :func:`nookslab.boot`, a
 :class:`~nookslab.faults.types.FaultType` given to a trial, a ``tlb_term`` given to a
-:class:`~nookslab.machine.costs.CostModel`. Nothing here patches the package, and nothing here
-knows the answers: each helper runs the simulation with the student's piece in place and returns
-what happened as one stable line of text (the grader compares it with the solution's, under nbval).
-A wrong piece shows as a different line: a crash, a failed workload, a different count.
+:class:`~nookslab.machine.costs.CostModel`; the check cells build them in grading mode
+(:mod:`nookslab.graded`). Nothing here patches the package, and nothing here knows the answers:
+each helper runs the simulation with the student's piece in place and returns what happened as
+stable lines of text (the grader compares them with the solution's, under nbval). A wrong piece
+shows as a different line: a crash, a failed workload, a different count.
 
 The checks replay two explicit faults of the null driver (:data:`WILD_STORE`, :data:`BAD_COPY`)
 rather than random faults picked by a trial seed: what a seed's random fault does changes whenever
@@ -16,12 +17,16 @@ check must refuse). Natively both crash the kernel; under Nooks both are caught 
 """
 from __future__ import annotations
 
+import re
 import sys
+from collections import Counter
 
-from .faults.trial import execute, trial_faults
-from .faults.types import CustomFault, FaultType
-from .system import boot
-from .nooks.hooks import NooksHooks
+from ..faults.trial import execute, trial_faults
+from ..faults.types import CustomFault, FaultType
+from ..graded import own
+from ..kernel.errno import NAMES as ERRNO_NAMES
+from ..nooks.hooks import NooksHooks
+from ..system import boot
 
 
 def null_domain(seed: int = 0, hooks: NooksHooks | None = None):
@@ -62,9 +67,10 @@ def trial_line(result) -> str:
 
 
 def workload_line(kernel, result) -> str:
-    """A workload's result in one stable line, with the crossings it made under Nooks."""
-    line = f"{result.workload} on {result.extension}: " + ("ok" if result.ok else
-                                                            f"FAILED ({_short(result.failure)})")
+    """A workload's result in one stable line, with the crossings it made under Nooks (error
+    numbers carry their names: ``-19 ENODEV``)."""
+    line = f"{result.workload} on {result.extension}: " + (
+        "ok" if result.ok else f"FAILED ({_short(errno_names(result.failure))})")
     line += f", {result.operations} operations"
     if kernel.isolation is not None:
         x = kernel.isolation.xpc
@@ -74,12 +80,42 @@ def workload_line(kernel, result) -> str:
     return line
 
 
+_ERRNO = re.compile(r"(?<![\w.])-(\d+)\b(?! [A-Z]{2,})")
+
+
+def errno_names(text) -> str:
+    """``text`` with each negative error number followed by its name (``-19`` -> ``-19 ENODEV``)."""
+    return _ERRNO.sub(lambda m: m.group(0) + (f" {ERRNO_NAMES[int(m.group(1))]}"
+                                              if int(m.group(1)) in ERRNO_NAMES else ""), str(text))
+
+
+def driver_state(kernel, name: str) -> str:
+    """``live``, ``disabled`` (recovery left it unloaded by policy), ``failed`` (its init or a
+    recovery failed), ``unloaded`` or ``not loaded``: one word for a driver's state."""
+    module = kernel.modules.get(name)
+    if module is None:
+        return "not loaded"
+    if module.state == "failed" and str(module.error or "").startswith("disabled"):
+        return "disabled"
+    return module.state
+
+
+def deferred_crossings(kernel) -> str:
+    """The deferred-call crossings a kernel made, by batch size in numeric order:
+    ``x1 (4 times), x3 (once), ...``."""
+    sizes = Counter(int(e.detail.rsplit("x", 1)[1]) for e in kernel.events
+                    if e.kind == "xpc" and "deferred x" in e.detail)
+    return ", ".join(f"x{n} ({'once' if c == 1 else f'{c} times'})"
+                     for n, c in sorted(sizes.items())) or "none"
+
+
 def _short(text, width: int = 70) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= width else text[:width - 3] + "..."
 
 
-__all__ = ["null_domain", "run_trial_with", "trial_line", "workload_line"]
+__all__ = ["deferred_crossings", "driver_state", "errno_names", "null_domain", "run_trial_with",
+           "trial_line", "workload_line"]
 
 
 # -- explicit faults for the checks -------------------------------------------------------------
@@ -94,6 +130,7 @@ def _device_file(kernel, name: str = "null0") -> int:
 
 
 def _arm_wild_store(kernel, module, hit):
+    own("fault")
     ns = module.namespace
     real_copy, real_st32 = ns["copy_from_user"], ns["st32"]
     state = {"armed": False, "fired": False}
@@ -116,6 +153,7 @@ def _arm_wild_store(kernel, module, hit):
 
 
 def _arm_bad_copy(kernel, module, hit):
+    own("fault")
     ns = module.namespace
     real_copy = ns["copy_from_user"]
     state = {"fired": False}
@@ -168,17 +206,25 @@ __all__ += ["BAD_COPY", "WILD_STORE", "bad_copy", "wild_store"]
 
 
 def recovery_lines(record) -> list[str]:
-    """A recovery in stable lines: what it released, in order, and what it kept for the device
-    (routine names and object types, no addresses)."""
+    """A recovery in stable lines (object types and release routines, no addresses): what it
+    released at once, in order, and what it kept for the device until the reload, then released
+    (each as ``type (routine)``, or ``type (forgotten)`` when only the tracker forgets it)."""
     if record is None:
         return ["no recovery"]
-    released = [s.rsplit(" via ", 1)[1] if " via " in s else s.split()[0] + " (forgotten)"
-                for s in record.released]
-    kept = [s.split()[0] for s in record.kept]
+    kept = list(record.kept)
+
+    def shown(entry: str) -> str:
+        what = entry.split()[0]
+        return f"{what} ({entry.rsplit(' via ', 1)[1]})" if " via " in entry else \
+            f"{what} (forgotten)"
+    later = [e for e in record.released if any(e.startswith(k + " ") for k in kept)]
+    now = [e for e in record.released if e not in later]
     return [f"recovery of {record.extension}: policy {record.policy}, "
             f"{'ok' if record.ok else 'FAILED'}, {len(record.errors)} error(s)",
-            "released in order: " + (", ".join(released) or "nothing"),
-            "kept for the device: " + (", ".join(kept) or "nothing")]
+            "released at once, in order: " + (", ".join(map(shown, now)) or "nothing"),
+            "kept for the device until the reload: " + (", ".join(k.split()[0] for k in kept)
+                                                         or "nothing"),
+            "then released: " + (", ".join(map(shown, later)) or "nothing")]
 
 
 __all__ += ["recovery_lines"]
