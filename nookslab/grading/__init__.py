@@ -6,16 +6,17 @@ solution's cells and stored outputs with only the source of the student's ``answ
 on it in its own process, with the kernel in a bubblewrap sandbox (:mod:`~nookslab.grading.sandbox`);
 :func:`grade` scores each check cell and says which behaviour is missing.
 
-Names are imported lazily: the kernel imports :mod:`nookslab.grading.inkernel` inside the sandbox
-and must not pay for nbformat.
+The rest is imported lazily: the kernel imports :mod:`nookslab.grading.inkernel` inside the
+sandbox and must not pay for nbformat or pytest.
 """
 from importlib import import_module
 
-_WHERE = {"CellResult": "runner", "run_nbval": "runner", "Exercise": "merge", "Merged": "merge",
-          "merge": "merge", "ExerciseScore": "report", "CheckScore": "report", "Report": "report",
-          "grade": "score", "solution_for": "score"}
+from .merge import Exercise, Merged, merge
 
-__all__ = sorted(_WHERE)
+_WHERE = {"CellResult": "runner", "run_nbval": "runner", "ExerciseScore": "report",
+          "CheckScore": "report", "Report": "report", "grade": "score", "solution_for": "score"}
+
+__all__ = sorted([*_WHERE, "Exercise", "Merged", "merge"])
 
 
 def __getattr__(name):

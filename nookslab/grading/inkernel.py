@@ -36,9 +36,7 @@ import types
 from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelapp import IPKernelApp
 
-CHECK_MARK = "# nookslab grader: check"
-INTEGRITY_MARK = "# nookslab grader: integrity"
-INTEGRITY_OK = "integrity check: ok\n"
+from .markers import CHECK_MARK, INTEGRITY_MARK, INTEGRITY_OK, TAMPERED
 
 #: Modules whose additions (event callbacks, import hooks) are legitimate, not the notebook's.
 LIBRARIES = ("IPython", "ipykernel", "matplotlib", "matplotlib_inline", "ipywidgets", "comm",
@@ -49,10 +47,16 @@ LIBRARIES = ("IPython", "ipykernel", "matplotlib", "matplotlib_inline", "ipywidg
 VOLATILE_BUILTINS = {"_", "__", "___", "display", "get_ipython", "__IPYTHON__", "__IPYTHON__active",
                      "input", "raw_input", "getpass"}
 SKIP = ("nookslab.grading", "nookslab.__main__", "nookslab.tools")
+#: Modules outside the package whose globals are recorded too (answers may import them).
+ALSO_WATCHED = ("numpy", "numpy.linalg", "numpy.random", "math")
 
 
 def import_package() -> None:
     """Import every nookslab module but the grader's, so all of them are recorded."""
+    import math  # noqa: F401  (recorded too)
+
+    import numpy  # noqa: F401
+
     import nookslab
     todo = [nookslab]
     while todo:
@@ -89,6 +93,11 @@ def _package_state() -> dict:
         if isinstance(value, types.FunctionType):
             state[key + ("__code__",)] = value.__code__
 
+    for modname in ALSO_WATCHED:
+        if modname in sys.modules:
+            note(("sys.modules", modname), sys.modules[modname])
+            for name, value in list(vars(sys.modules[modname]).items()):
+                note((modname, name), value)
     for modname, module in list(sys.modules.items()):
         if modname == "nookslab" or (modname.startswith("nookslab.") and not modname.startswith(SKIP)):
             note(("sys.modules", modname), module)
@@ -115,7 +124,7 @@ def _watched_classes(kernel) -> list[type]:
 
 
 def watch(kernel):
-    """Record the state check cells rely on; return ``(reset, evidence)`` closures over it."""
+    """Record the state check cells rely on; return ``(reset, report)`` closures over it."""
     shell = kernel.shell
     import_package()
     builtins_before = dict(vars(builtins))
@@ -202,11 +211,13 @@ def watch(kernel):
                 del ns[name]  # a notebook global shadowing a builtin: not tampering, just removed
         _put_back_package(package, found)
 
-    def evidence() -> list[str]:
-        reset()
-        return sorted(set(found))
+    ok, tampered = INTEGRITY_OK, TAMPERED  # this closure's own copies
 
-    return reset, evidence
+    def report() -> str:
+        reset()
+        return (tampered + ", ".join(sorted(set(found))) + "\n") if found else ok
+
+    return reset, report
 
 
 class _Missing:
@@ -244,13 +255,12 @@ class GradingKernel(IPythonKernel):
     implementation = "nookslab-grading"
 
     def start_watching(self) -> None:
-        self._nookslab_reset, self._nookslab_evidence = watch(self)
+        self._nookslab_reset, self._nookslab_report = watch(self)
 
     async def do_execute(self, code, silent, store_history=True, user_expressions=None,
                          allow_stdin=False, *, cell_meta=None, cell_id=None):
         if code.startswith(INTEGRITY_MARK):
-            found = self._nookslab_evidence()
-            text = ("TAMPERED: replaced " + ", ".join(found) + "\n") if found else INTEGRITY_OK
+            text = self._nookslab_report()
             self.session.send(self.iopub_socket, "stream", {"name": "stdout", "text": text},
                               parent=self.get_parent("shell"), ident=self._topic("stream"))
             return {"status": "ok", "execution_count": self.execution_count, "payload": [],
