@@ -19,7 +19,9 @@ The rules (each :class:`Refusal` names one):
                   excepted) or inside a string (``getattr(x, "__class__")``, ``"{0.__class__}"``);
 ``attribute``     no attributes that reach files, pickles, frames or global settings
                   (:data:`FORBIDDEN_ATTRIBUTES`, e.g. ``np.load``, ``np.set_printoptions``,
-                  ``gen.gi_frame``); ``getattr``/``hasattr``/``delattr`` only with a literal name;
+                  ``gen.gi_frame``), no ``_private`` attribute of something the answer did not
+                  make (a module's ``_sys``...); ``getattr``/``hasattr``/``delattr`` only called
+                  at once with a literal name;
 ``redefines``     no name the notebook's own cells, another exercise's answer, Python's builtins
                   or IPython define (``print``, ``NooksHooks``, ``In``...);
 ``changes``       attributes and items may be set or deleted only on what a function made or
@@ -45,7 +47,8 @@ FORBIDDEN_ATTRIBUTES = frozenset(FORBIDDEN_NAMES - {"display", "exit", "quit", "
     "tofile", "memmap", "open_memmap", "read_array", "save", "savez", "savez_compressed",
     "savetxt", "loadtxt", "genfromtxt", "fromregex", "DataSource", "set_printoptions",
     "printoptions", "set_string_function", "seterr", "seterrcall", "setbufsize", "system",
-    "popen", "environ", "modules", "mro", "format_map", "write_array",
+    "popen", "environ", "modules", "mro", "format_map", "write_array", "attrgetter",
+    "methodcaller", "core",
 })
 _FRAME_ATTRIBUTE = re.compile(r"^(f|gi|cr|ag|tb|co)_[a-z]")
 _IPYTHON_NAME = re.compile(r"^_(i+|i\d+|\d+)?$")
@@ -163,6 +166,7 @@ class _Checker(ast.NodeVisitor):
         self.locals: list[set[str]] = []  # one set per enclosing function
         self.own = set()                  # the answer's own top-level defs, classes, constants
         self.imported = set()
+        self.called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
         for node in tree.body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 self.own.add(node.name)
@@ -258,6 +262,9 @@ class _Checker(ast.NodeVisitor):
                         + ", ".join(allowed))
 
     def visit_Name(self, node):
+        if node.id in LITERAL_NAME_CALLS and id(node) not in self.called:
+            self.refuse("attribute", node, f"`{node.id}` may only be called at once, with a "
+                        "literal attribute name")
         if _dunder(node.id):
             self.refuse("dunder", node, f"`{node.id}`: dunder names are not allowed in an answer")
         elif node.id in FORBIDDEN_NAMES:
@@ -266,10 +273,19 @@ class _Checker(ast.NodeVisitor):
         elif _IPYTHON_NAME.match(node.id) and node.id != "_":
             self.refuse("name", node, f"`{node.id}` is IPython's history, not allowed in an answer")
 
+    def _made_here(self, node) -> bool:
+        """The chain starts at a name the answer made (a local, a parameter, its own class)."""
+        root = _root(node)
+        return isinstance(root, ast.Name) and (
+            any(root.id in scope for scope in self.locals) or root.id in self.own)
+
     def visit_Attribute(self, node):
         attr = node.attr
         if _dunder(attr):
             self.refuse("dunder", node, f"`.{attr}`: dunder attributes are not allowed in an answer")
+        elif attr.startswith("_") and not self._made_here(node.value):
+            self.refuse("attribute", node, f"`.{attr}`: private attributes only of what the "
+                        "answer made itself")
         elif attr in FORBIDDEN_ATTRIBUTES or _FRAME_ATTRIBUTE.match(attr) or attr == "func_globals":
             self.refuse("attribute", node, f"`.{attr}` is not allowed in an answer (it reaches "
                         "files, the interpreter or global settings)")
@@ -283,11 +299,8 @@ class _Checker(ast.NodeVisitor):
         self.generic_visit(node)
 
     def _changes(self, node):
-        root = _root(node)
-        if isinstance(root, ast.Name):
-            name = root.id
-            if any(name in scope for scope in self.locals) or name in self.own:
-                return
+        if self._made_here(node):
+            return
         target = ast.unparse(node)
         self.refuse("changes", node, f"`{target}` changes something the answer did not make: "
                     "set attributes and items only on what your function made or received")
