@@ -60,7 +60,7 @@ def main(submission=None, json: bool = False, batch=None, csv=None, workers=None
     try:
         if gradescope_bundle is not None:
             from .bundle import write_bundle
-            zip_path = write_bundle(Path(gradescope_bundle))
+            zip_path = write_bundle(Path(gradescope_bundle), unsafe=unsafe_no_sandbox)
             print(f"wrote {gradescope_bundle} and {zip_path}: upload {zip_path.name} to Gradescope")
             return 0
         if unsafe_no_sandbox:

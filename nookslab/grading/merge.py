@@ -27,6 +27,7 @@ CHECK_TAG = "check"
 STUB = "raise NotImplementedError(\"write your answer here\")"
 _MARKER = re.compile(r"NBVAL_[A-Z_]+|nbval-[a-z-]+", re.IGNORECASE)
 SHOWN_REFUSALS = 3  # broken rules listed in the feedback
+MAX_ANSWER_CHARS = 100_000
 
 
 @dataclass(frozen=True)
@@ -130,18 +131,24 @@ def _code(source: str, *, outputs=None, tag_list=(), count=1):
 def _take_answer(ex: Exercise, theirs, reserved: set[str], policy: bool) -> tuple[str, str | None]:
     """The source to run for ``ex`` and, if the student's is not taken, why."""
     if theirs is None:
-        return STUB, f"the answer cell for {ex.id} is missing from the submission"
+        return STUB, f"the answer cell for {ex.id} is missing from the submission: scored 0"
     text = source_of(theirs)
     if _MARKER.search(text) or any(_MARKER.fullmatch(t) for t in tags(theirs)):
         marks = sorted(set(_MARKER.findall(text)) | {t for t in tags(theirs) if _MARKER.fullmatch(t)})
-        return STUB, f"the answer cell for {ex.id} carries NBVAL marker(s) {', '.join(marks)}: refused"
+        return STUB, (f"the answer cell for {ex.id} carries NBVAL marker(s) {', '.join(marks)}: "
+                      "refused: scored 0")
+    if len(text) > MAX_ANSWER_CHARS:
+        return STUB, (f"the answer cell for {ex.id} is {len(text)} characters long; an answer may "
+                      f"have {MAX_ANSWER_CHARS}: refused: scored 0")
     if policy and text.strip() != STUB:
         broken = check_answer(text, allow=ex.allow, reserved=reserved)
         if broken:
             more = len(broken) - SHOWN_REFUSALS
-            return STUB, ("the answer cell for " + ex.id + " was refused by the answer-cell policy "
-                          "(see exercises/README.md): " + "; ".join(map(str, broken[:SHOWN_REFUSALS]))
-                          + (f"; and {more} more" if more > 0 else ""))
+            return STUB, "\n".join(
+                [f"the answer cell for {ex.id} was refused by the answer-cell policy "
+                 "(exercises/README.md) and scored 0:"]
+                + [f"  {r}" for r in broken[:SHOWN_REFUSALS]]
+                + ([f"  ... and {more} more"] if more > 0 else []))
     return text, None
 
 
@@ -198,7 +205,7 @@ def merge(solution, submission, *, stub_exercises=(), policy: bool = True) -> Me
             ex_id = str(m["check"])
             number = 1 + sum(1 for c in merged.checks if c.exercise == ex_id)
             points = m.get("points")
-            merged.checks.append(Check(ex_id, index, number, str(m.get("name") or f"check {number}"),
+            merged.checks.append(Check(ex_id, index, number, str(m.get("name") or ""),
                                        float(points) if isinstance(points, (int, float)) else None,
                                        first_line(source_of(cell))))
             new.source = CHECK_MARK + "\n" + source_of(cell)

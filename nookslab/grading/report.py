@@ -27,7 +27,7 @@ class CheckScore:
 
     @property
     def title(self) -> str:
-        return f"{self.exercise} check {self.number}: {self.name}"
+        return f"{self.exercise} check {self.number}" + (f": {self.name}" if self.name else "")
 
 
 @dataclass

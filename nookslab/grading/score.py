@@ -145,8 +145,7 @@ def check_points(ex: Exercise, merged: Merged) -> list[float]:
 def _score(ex: Exercise, merged: Merged, run: RunResult, stubbed: dict) -> ExerciseScore:
     answer = next(i for i, (role, e) in enumerate(merged.roles) if role == "answer" and e == ex.id)
     checks = [c for c in merged.checks if c.exercise == ex.id]
-    reason = merged.refused.get(ex.id)
-    reason = reason + ": scored 0" if reason else stubbed.get(ex.id)
+    reason = merged.refused.get(ex.id) or stubbed.get(ex.id)
     said = ""
     cell = run.cells[answer]
     if reason is None and cell.status != "passed":
@@ -173,7 +172,8 @@ def _score(ex: Exercise, merged: Merged, run: RunResult, stubbed: dict) -> Exerc
     if reason is None:
         for c in scores:
             if c.feedback:
-                lines.append(f"check {c.number} ({_num(c.points)}/{_num(c.max_points)}): {c.name}")
+                lines.append(f"check {c.number} ({_num(c.points)}/{_num(c.max_points)})"
+                             + (f": {c.name}" if c.name else ""))
                 lines.append(f"  check cell: {c.first_line}")
                 lines += ["  " + line for line in c.feedback.splitlines()]
     return ExerciseScore(ex.id, sum(c.points for c in scores), sum(c.max_points for c in scores),

@@ -1,6 +1,7 @@
 """The real graded notebooks under the grader: each solution full marks, each exercise zero, and a
-plausible wrong piece of the mechanism loses exactly its exercise's points (its checks run the live
-simulation with the piece plugged in, so the wrong piece shows in what they print)."""
+plausible wrong piece of the mechanism loses points of its own exercise only (its checks run the live
+simulation with the piece plugged in, so the wrong piece shows in what they print; each check cell
+is scored on its own)."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -74,9 +75,13 @@ def test_a_wrong_piece_of_the_mechanism_loses_exactly_its_exercise(reports):
         solution = nbformat.read(SOLUTIONS / path.name, as_version=4)
         worth = {e.id: e.points for e in exercises_of(solution)}
         got = {e.id: e.points for e in r.exercises}
-        assert got == dict(worth, **{wrong_ex: 0}), r.table()
+        # scored per check cell: the wrong piece loses what its failing checks are worth, only there
+        assert got[wrong_ex] < worth[wrong_ex], r.table()
+        assert {k: v for k, v in got.items() if k != wrong_ex} == \
+            {k: v for k, v in worth.items() if k != wrong_ex}, r.table()
         assert not r.tampered, r.table()
-        assert "differs" in next(e.feedback for e in r.exercises if e.id == wrong_ex), r.table()
+        said = next(e.feedback for e in r.exercises if e.id == wrong_ex)
+        assert "check cell: " in said and ("expected: " in said or "it raised " in said), r.table()
 
 
 def test_every_exercise_plugs_a_piece_into_the_live_system_through_a_parameter():
