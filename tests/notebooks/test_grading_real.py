@@ -96,3 +96,18 @@ def test_every_exercise_plugs_a_piece_into_the_live_system_through_a_parameter()
             joined = "\n".join(checks)
             assert any(word in joined for word in ("NooksHooks", "FaultType", "CostModel(tlb_term")), \
                 (sol.name, ex.id)
+
+
+def test_delegating_to_the_package_through_a_lesson_name_scores_nothing(tmp_path):
+    # The policy refuses importing the package's own part; reaching it through a name the lesson
+    # defined (``nl``) passes the policy, and the package's grading mode switches it off.
+    pytest.importorskip("nookslab.graded", reason="the package's grading mode (issue #13, checks)")
+    nb = nbformat.read(SOLUTIONS / "02-isolation.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if meta(c).get("exercise") == "ex1")
+    cell.source = ("def build_domain_table(kernel_flags):\n"
+                   "    return nl.nooks.domain.domain_page_table(kernel_flags)")
+    path = tmp_path / "02-isolation.ipynb"
+    nbformat.write(nb, path)
+    r = grade(path)
+    assert next(e.points for e in r.exercises if e.id == "ex1") == 0, r.table()
+    assert "switched off while grading" in next(e.feedback for e in r.exercises if e.id == "ex1")
