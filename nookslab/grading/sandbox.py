@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import secrets
 import shutil
 import signal
@@ -34,9 +35,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import nookslab
-
-PACKAGE = Path(nookslab.__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parent.parent  # the nookslab package
 BWRAP = "/usr/bin/bwrap"
 JAIL = Path(__file__).resolve().parent / "jail.py"
 UID_RANGE = (1_000_000, 2_000_000_000)  # a fresh uid per sandbox: no limits or signals shared
@@ -64,6 +63,16 @@ class Limits:
     def rlimits(self) -> dict[str, int]:
         return {"RLIMIT_AS": self.memory, "RLIMIT_CPU": self.cpu, "RLIMIT_NPROC": self.processes,
                 "RLIMIT_FSIZE": self.file_size, "RLIMIT_NOFILE": self.open_files, "RLIMIT_CORE": 0}
+
+
+def fresh_uid() -> int:
+    """A uid no account on this host has (so no file of anyone's is the sandbox's own)."""
+    while True:
+        uid = UID_RANGE[0] + secrets.randbelow(UID_RANGE[1] - UID_RANGE[0])
+        try:
+            pwd.getpwuid(uid)
+        except KeyError:
+            return uid
 
 
 def checkout_root() -> Path | None:
@@ -130,7 +139,7 @@ class Sandbox:
     limits: Limits = Limits()
 
     def __post_init__(self):
-        self.uid = UID_RANGE[0] + secrets.randbelow(UID_RANGE[1] - UID_RANGE[0])
+        self.uid = fresh_uid()
         self.folder = Path(tempfile.mkdtemp(prefix="nookslab-sandbox-"))
         os.chmod(self.folder, 0o711)  # the uid may pass through (to bind ipc/), not list
         self.ipc = self.folder / "ipc"
@@ -240,7 +249,7 @@ def probe() -> str | None:
     elif os.geteuid() != 0:
         problem = "the grader must run as root to give each sandbox an unprivileged uid of its own"
     else:
-        uid = UID_RANGE[0] + secrets.randbelow(UID_RANGE[1] - UID_RANGE[0])
+        uid = fresh_uid()
         cmd = [BWRAP, *NAMESPACES, "--die-with-parent", "--new-session", *CAPS,
                "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
                "--", sys.executable, "-I", "-S", str(JAIL), "inside", str(uid), "/bin/true"]
