@@ -168,13 +168,15 @@ class Sandbox:
         if Path("/autograder").exists():
             hidden.add(Path("/autograder"))
         hidden.update(a for p in needed if (a := _unreachable_ancestor(p)) is not None)
+        tmp = Path("/tmp")  # already a private tmpfs: what is under it is hidden unless bound back
         for path in sorted(hidden | set(needed), key=lambda p: (len(p.parts), str(p))):
-            if path in hidden and not _is_under(path, Path("/tmp")):
+            shown_again = any(n != path and _is_under(path, n) for n in needed)
+            if path in hidden and path != tmp and (not _is_under(path, tmp) or shown_again):
                 if path.is_dir():
                     args += ["--perms", "0755", "--tmpfs", str(path)]
                 else:
                     args += ["--ro-bind", "/dev/null", str(path)]
-            covers = [h for h in hidden if h != path and _is_under(path, h)]
+            covers = [h for h in hidden | {tmp} if h != path and _is_under(path, h)]
             if path in needed and covers:
                 args += _folders_between(max(covers, key=lambda h: len(h.parts)), path)
                 args += ["--ro-bind", str(path), str(path)]
@@ -249,10 +251,10 @@ def probe() -> str | None:
     elif os.geteuid() != 0:
         problem = "the grader must run as root to give each sandbox an unprivileged uid of its own"
     else:
-        uid = fresh_uid()
-        cmd = [BWRAP, *NAMESPACES, "--die-with-parent", "--new-session", *CAPS,
-               "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-               "--", sys.executable, "-I", "-S", str(JAIL), "inside", str(uid), "/bin/true"]
+        box = Sandbox()
+        args = [a for a in box.bwrap_args() if not isinstance(a, dict)][:-1]  # no --info-fd
+        cmd = [BWRAP, *args, "--", sys.executable, "-I", "-S", str(JAIL), "inside", str(box.uid),
+               "/bin/true"]
         try:
             run = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
             if run.returncode != 0:
@@ -260,6 +262,8 @@ def probe() -> str | None:
                            + (run.stderr.strip() or f"exit status {run.returncode}"))
         except (OSError, subprocess.SubprocessError) as exc:
             problem = f"bubblewrap cannot create a sandbox here: {exc}"
+        finally:
+            box.close()
     _PROBED["result"] = problem
     return problem
 

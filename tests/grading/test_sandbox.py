@@ -106,3 +106,17 @@ def test_a_batch_with_broken_submissions_grades_every_other_one(solution, soluti
     assert rows[4][7].startswith("the submission is 21.0 MB")
     assert rows[5] == ["zoe.ipynb", "99-tiny", "0", "3", "3", "5", "no", ""]
     assert len(rows) == 6
+
+
+def test_a_package_under_tmp_is_bound_back_into_the_private_tmp(monkeypatch, tmp_path):
+    package, solutions = tmp_path / "site" / "nookslab", tmp_path / "site" / "nookslab" / "solutions"
+    solutions.mkdir(parents=True)
+    monkeypatch.setattr(sandbox, "needed_paths", lambda: [package])
+    box = Sandbox(hide=(tmp_path,))
+    try:
+        text = " ".join(a for a in box.bwrap_args() if not isinstance(a, dict))
+    finally:
+        box.close()
+    assert f"--ro-bind {package} {package}" in text
+    assert f"--tmpfs {tmp_path} " not in text  # under the private /tmp already
+    assert text.index(f"--ro-bind {package} ") < text.index(f"--tmpfs {solutions}")
