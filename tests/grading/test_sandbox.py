@@ -112,7 +112,7 @@ def test_a_package_under_tmp_is_bound_back_into_the_private_tmp(monkeypatch, tmp
     package, solutions = tmp_path / "site" / "nookslab", tmp_path / "site" / "nookslab" / "solutions"
     solutions.mkdir(parents=True)
     monkeypatch.setattr(sandbox, "needed_paths", lambda: [package])
-    box = Sandbox(hide=(tmp_path,))
+    box = Sandbox(hide=(tmp_path, solutions))
     try:
         text = " ".join(a for a in box.bwrap_args() if not isinstance(a, dict))
     finally:
