@@ -9,18 +9,19 @@ closures kept on the kernel object; nothing in the notebook's namespace or ``sys
 it, so notebook code cannot name it (and the answer-cell policy refuses everything that could reach
 it: ``get_ipython``, ``sys``, ``gc``, dunder attributes).
 
-The grader marks cells by their first line:
+The grader adds two kinds of hidden cells, which run no code at all (the kernel answers them
+itself, before IPython's transformers and hooks could see them):
 
-``# nookslab grader: check``      a check cell: everything recorded is put back first (a redefined
-                                  ``print``, a wrapped ``sys.stdout``, an added input transformer,
-                                  a ``pre_run_cell`` hook...), and what had to be put back is kept
-                                  as evidence. Globals of the notebook that shadow a builtin are
-                                  removed (silently: that is not tampering, and the policy refuses
-                                  them anyway).
-``# nookslab grader: integrity``  the last, hidden cell: it runs no code at all; the kernel puts
-                                  everything back once more and prints ``integrity check: ok`` or
-                                  ``TAMPERED: replaced ...`` with the evidence. The line is sent
-                                  by the kernel's own session, not through ``print``/``sys.stdout``.
+``# nookslab grader: reset``      before each check cell: everything recorded is put back (a
+                                  redefined ``print``, a wrapped ``sys.stdout``, an added input
+                                  transformer, a ``pre_run_cell`` hook...), and what had to be put
+                                  back is kept as evidence. Globals of the notebook that shadow a
+                                  builtin are removed (silently: that is not tampering, and the
+                                  policy refuses them anyway).
+``# nookslab grader: integrity``  the last cell: the kernel puts everything back once more and
+                                  prints ``integrity check: ok`` or ``TAMPERED: replaced ...`` with
+                                  the evidence, sent by the kernel's own session, not through
+                                  ``print``/``sys.stdout``.
 
 This is defence in depth: code in the same interpreter can in principle reach anything, which is
 why answer cells pass a static policy first and the kernel runs in a sandbox.
@@ -36,7 +37,7 @@ import types
 from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelapp import IPKernelApp
 
-from .markers import CHECK_MARK, INTEGRITY_MARK, INTEGRITY_OK, TAMPERED
+from .markers import INTEGRITY_MARK, INTEGRITY_OK, RESET_MARK, TAMPERED
 
 #: Modules whose additions (event callbacks, import hooks) are legitimate, not the notebook's.
 LIBRARIES = ("IPython", "ipykernel", "matplotlib", "matplotlib_inline", "ipywidgets", "comm",
@@ -250,7 +251,7 @@ def _put_back_package(before: dict, found: list) -> None:
 
 
 class GradingKernel(IPythonKernel):
-    """IPython's kernel; cells marked by the grader run the reset (check) or report (integrity)."""
+    """IPython's kernel; the grader's hidden cells run the reset or the integrity report."""
 
     implementation = "nookslab-grading"
 
@@ -259,14 +260,15 @@ class GradingKernel(IPythonKernel):
 
     async def do_execute(self, code, silent, store_history=True, user_expressions=None,
                          allow_stdin=False, *, cell_meta=None, cell_id=None):
-        if code.startswith(INTEGRITY_MARK):
-            text = self._nookslab_report()
-            self.session.send(self.iopub_socket, "stream", {"name": "stdout", "text": text},
-                              parent=self.get_parent("shell"), ident=self._topic("stream"))
+        if code in (RESET_MARK, INTEGRITY_MARK):
+            if code == RESET_MARK:
+                self._nookslab_reset()
+            else:
+                self.session.send(self.iopub_socket, "stream",
+                                  {"name": "stdout", "text": self._nookslab_report()},
+                                  parent=self.get_parent("shell"), ident=self._topic("stream"))
             return {"status": "ok", "execution_count": self.execution_count, "payload": [],
                     "user_expressions": {}}
-        if code.startswith(CHECK_MARK):
-            self._nookslab_reset()
         return await super().do_execute(code, silent, store_history, user_expressions, allow_stdin,
                                         cell_meta=cell_meta, cell_id=cell_id)
 

@@ -1,6 +1,6 @@
-"""How the grader marks cells for the grading kernel (a first line only the grader writes)."""
+"""How the grader marks its hidden cells for the grading kernel (a source only the grader writes)."""
 
-CHECK_MARK = "# nookslab grader: check"          # reset what check cells rely on, then run
-INTEGRITY_MARK = "# nookslab grader: integrity"  # run nothing: report what was tampered with
+RESET_MARK = "# nookslab grader: reset"          # before each check cell: put back what checks rely on
+INTEGRITY_MARK = "# nookslab grader: integrity"  # the last cell: report what was tampered with
 INTEGRITY_OK = "integrity check: ok\n"
 TAMPERED = "TAMPERED: replaced "

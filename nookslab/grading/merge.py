@@ -4,10 +4,10 @@ Every cell of the merged notebook -- source, stored outputs, tags -- comes from 
 the *source* of each cell tagged ``answer``, which comes from the student (matched by cell id, else
 by the order of the student's answer cells) once it passes the answer-cell policy
 (:mod:`nookslab.grading.policy`). Edited expected outputs, edited check cells or NBVAL markers
-elsewhere in the student's file therefore have no effect. The grading kernel
-(:mod:`nookslab.grading.inkernel`) is told which cells are checks by a first line the grader adds
-(it resets what they rely on first), and one hidden last cell asks it whether anything was
-tampered with.
+elsewhere in the student's file therefore have no effect. Hidden cells the grading kernel
+(:mod:`nookslab.grading.inkernel`) answers itself go before each check cell (put back what checks
+rely on) and at the end (was anything tampered with?); their outputs other than the last are not
+compared.
 
 Cell metadata used (``cell.metadata["nookslab"]``):
 answer cell ``{"exercise": "ex1", "points": 3, "allow": ["module", "module:name"]}``;
@@ -19,7 +19,7 @@ import copy
 import re
 from dataclasses import dataclass, field
 
-from .markers import CHECK_MARK, INTEGRITY_MARK, INTEGRITY_OK
+from .markers import INTEGRITY_MARK, INTEGRITY_OK, RESET_MARK
 from .policy import bound_names, check_answer
 
 ANSWER_TAG = "answer"
@@ -56,7 +56,8 @@ class Merged:
     """The notebook to run, and what each of its code cells is for.
 
     ``roles[n]`` describes code cell ``n`` (nbval's ``Cell n``): ``("answer", ex)``,
-    ``("check", ex)``, ``("lesson", "")`` or ``("integrity", "")``. ``refused`` maps an exercise
+    ``("reset", ex)`` (hidden, before each check), ``("check", ex)``, ``("lesson", "")`` or
+    ``("integrity", "")``. ``refused`` maps an exercise
     id to why its answer was not taken (scored 0).
     """
     notebook: "nbformat.NotebookNode"
@@ -186,6 +187,9 @@ def merge(solution, submission, *, stub_exercises=(), policy: bool = True) -> Me
         new = copy.deepcopy(cell)
         if new.get("execution_count") is None:
             new["execution_count"] = 1  # a never-run reference cell is compared all the same
+        if "check" in meta(cell) and not is_answer(cell):
+            out.cells.append(_code(RESET_MARK, tag_list=["nbval-ignore-output"]))
+            merged.roles.append(("reset", str(meta(cell)["check"])))
         index = len(merged.roles)
         if is_answer(cell):
             ex = exercises[answer_index]
@@ -208,7 +212,6 @@ def merge(solution, submission, *, stub_exercises=(), policy: bool = True) -> Me
             merged.checks.append(Check(ex_id, index, number, str(m.get("name") or ""),
                                        float(points) if isinstance(points, (int, float)) else None,
                                        first_line(source_of(cell))))
-            new.source = CHECK_MARK + "\n" + source_of(cell)
             merged.roles.append(("check", ex_id))
         else:
             merged.roles.append(("lesson", ""))

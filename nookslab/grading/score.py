@@ -125,7 +125,7 @@ def _culprit(merged: Merged, run: RunResult, exercise_limit: float) -> tuple[str
     if fatal is None:
         return None, (f"grading stopped: {run.stopped}" if run.stopped else None)
     role, ex = merged.roles[fatal.index]
-    if role in ("answer", "check"):
+    if role in ("answer", "reset", "check"):
         what = ("did not finish in time" if fatal.status == "timeout"
                 else "stopped the kernel (or would not be interrupted)")
         return ex, f"your code for {ex} {what}: scored 0 (the rest was graded without it)"

@@ -208,10 +208,11 @@ def test_merge_takes_only_answer_sources_from_the_student(solution):
     answer(student, "ex1").source = "def double(x):\n    return x + x"
     merged = merge(solution, student)
     code = [c for c in merged.notebook.cells if c.cell_type == "code"]
-    assert [r[0] for r in merged.roles] == ["lesson", "answer", "check", "answer", "check",
-                                            "check", "lesson", "integrity"]
+    assert [r[0] for r in merged.roles] == ["lesson", "answer", "reset", "check", "answer", "reset",
+                                            "check", "reset", "check", "lesson", "integrity"]
     assert code[1].source == "def double(x):\n    return x + x"
-    assert code[2].source == "# nookslab grader: check\nprint('double(21) =', double(21))"
+    assert code[2].source == "# nookslab grader: reset" and code[2].outputs == []
+    assert code[3].source == "print('double(21) =', double(21))"  # the solution's, untouched
     assert code[1].metadata["tags"] == ["answer", "nbval-ignore-output"]
     assert [(c.exercise, c.number, c.name, c.points, c.first_line) for c in merged.checks] == [
         ("ex1", 1, "", None, "print('double(21) =', double(21))"),
