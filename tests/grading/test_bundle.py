@@ -95,3 +95,18 @@ def test_without_a_sandbox_the_autograder_scores_nothing_and_says_why(monkeypatc
     assert results["score"] == 0 and results["tests"] == []
     assert results["output"].startswith("the autograder cannot grade safely here: refusing to "
                                         "grade: bubblewrap cannot create a sandbox here: no")
+
+
+def test_the_command_writes_the_bundle_and_takes_it_alone(monkeypatch, tmp_path, capsys):
+    from nookslab import cli
+    from nookslab.grading import bundle as module
+    made = []
+    monkeypatch.setattr(module, "write_bundle",
+                        lambda folder, unsafe=False: made.append((folder, unsafe)) or folder / "autograder.zip")
+    assert cli.main(["grade", "--gradescope-bundle", str(tmp_path / "gs")]) == 0
+    assert made == [(tmp_path / "gs", False)]
+    assert "upload autograder.zip to Gradescope" in capsys.readouterr().out
+    assert cli.main(["grade", "--gradescope-bundle", str(tmp_path / "gs"), "--unsafe-no-sandbox"]) == 0
+    assert made[-1] == (tmp_path / "gs", True)
+    assert cli.main(["grade", "a.ipynb", "--gradescope-bundle", str(tmp_path / "gs")]) == 2
+    assert "--gradescope-bundle DIR goes alone" in capsys.readouterr().err
