@@ -61,6 +61,26 @@ def pytest_configure(config):
         _settings.update(json.load(fh))
     import nbval.kernel
     nbval.kernel.start_new_kernel = _start_new_kernel
+    nbval.kernel.RunningKernel.await_reply = _await_reply_while_alive(nbval.kernel.RunningKernel.await_reply)
+
+
+def _await_reply_while_alive(await_reply):
+    """nbval waits the whole cell timeout for the reply of a kernel that is already dead (an
+    ``os._exit``, a crash in C); this wait looks every second whether the kernel still lives."""
+    from queue import Empty
+
+    def wait(self, msg_id, timeout=None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
+            try:
+                return await_reply(self, msg_id, timeout=left)
+            except Empty:
+                if not self.km.is_alive():
+                    raise RuntimeError("Kernel died while running the cell") from None
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+    return wait
 
 
 def _start_new_kernel(startup_timeout=60, kernel_name="python", **kwargs):
