@@ -13,7 +13,7 @@ from pathlib import Path
 
 import nbformat
 
-from .markers import TAMPERED
+from .markers import INTEGRITY_OK, TAMPERED
 from .merge import Exercise, Merged, exercises_of, merge
 from .report import CheckScore, ExerciseScore, Report, difference
 from .runner import CELL_TIMEOUT, EXERCISE_LIMIT, NOTEBOOK_LIMIT, RunResult, run_nbval
@@ -190,14 +190,16 @@ def _integrity(report: Report, run: RunResult, notes: list[str]) -> None:
     said = "".join(last.actual.get("stdout", []))
     if TAMPERED in said:
         report.tampered = True
-        found = said[said.index(TAMPERED) + len(TAMPERED):].strip()
+        found = (said[said.index(TAMPERED) + len(TAMPERED):].strip().splitlines() or [""])[0]
         report.message = f"TAMPERED: the hidden integrity check found replaced {found}; scored 0"
-    elif last.status == "failed" and said:  # only the kernel writes there: something intercepted it
+    elif last.status == "failed" and said and INTEGRITY_OK.strip() not in said:
+        # only the grading kernel writes there, and its report is missing: something replaced it
         report.tampered = True
         report.message = ("TAMPERED: the hidden integrity check's report was altered (it said "
                           f"{said.strip()[:200]!r}); scored 0")
     elif last.status != "passed":
-        notes.append(f"the hidden integrity check did not run ({last.message.splitlines()[0] if last.message else last.status})")
+        why = last.message.splitlines()[0] if last.message else last.status
+        notes.append(f"the hidden integrity check did not run ({why})")
 
 
 def _infrastructure(report: Report, merged: Merged, run: RunResult) -> Report:
