@@ -98,7 +98,8 @@ def _start_new_kernel(startup_timeout=60, kernel_name="python", **kwargs):
 
     km = KernelManager(kernel_name="nookslab-grading", kernel_spec_manager=Specs(),
                        **_settings.get("connection", {}))
-    km.start_kernel(cwd=_settings.get("cwd") or None, stderr=kwargs.get("stderr"))
+    env = {k: v for k, v in os.environ.items() if k != ENV}  # (the sandbox clears it anyway)
+    km.start_kernel(cwd=_settings.get("cwd") or None, stderr=kwargs.get("stderr"), env=env)
     process = getattr(km.provisioner, "process", None)
     if process is not None:
         _write({"event": "kernel", "pid": process.pid})

@@ -170,6 +170,7 @@ def run_nbval(notebook, *, roles=None, cell_timeout: float = CELL_TIMEOUT,
     n_cells = sum(1 for c in notebook.cells if c.get("cell_type") == "code")
     roles = roles or [("lesson", "")] * n_cells
     private = Path(tempfile.mkdtemp(prefix="nookslab-grade-"))
+    cleanup = [private]
     box = Sandbox(hide=tuple(hide), limits=limits) if sandbox else None
     proc = None
     try:
@@ -182,7 +183,7 @@ def run_nbval(notebook, *, roles=None, cell_timeout: float = CELL_TIMEOUT,
                     "kernel_argv": kernel_argv or (box.kernel_argv() if box else [
                         sys.executable, "-m", "nookslab.grading.inkernel", "-f",
                         "{connection_file}", "--HistoryManager.enabled=False"]),
-                    "cwd": None if box else str(_workdir(private))}
+                    "cwd": None if box else str(_workdir(cleanup))}
         (private / "run.json").write_text(json.dumps(settings))
         cmd = [sys.executable, "-c", PYTEST_MAIN, str(Path(__file__).resolve().parent),
                "-p", "nbval.plugin", "--nbval", "--nbval-current-env", "--nbval-sanitize-with", str(private / "sanitize.cfg"),
@@ -215,12 +216,14 @@ def run_nbval(notebook, *, roles=None, cell_timeout: float = CELL_TIMEOUT,
             _kill(proc, box, Progress(private / "progress.jsonl", n_cells))
         if box is not None:
             box.close()
-        shutil.rmtree(private, ignore_errors=True)
+        for folder in cleanup:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
-def _workdir(private: Path) -> Path:
-    work = private / "work"
-    work.mkdir()
+def _workdir(cleanup: list) -> Path:
+    """The unsandboxed kernel's working folder: apart from the grader's private folder."""
+    work = Path(tempfile.mkdtemp(prefix="nookslab-work-"))
+    cleanup.append(work)
     return work
 
 
