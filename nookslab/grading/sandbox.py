@@ -155,6 +155,8 @@ class Sandbox:
     def bwrap_args(self) -> list:
         args: list = [*NAMESPACES, "--die-with-parent", "--new-session", *CAPS,
                       "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+                      # multiprocessing's semaphores live in /dev/shm
+                      "--perms", "1777", "--size", str(self.limits.tmp_size), "--tmpfs", "/dev/shm",
                       "--perms", "1777", "--size", str(self.limits.tmp_size), "--tmpfs", "/tmp",
                       # made by bwrap as root: open to all (only the sandbox's uid is in here)
                       "--perms", "1777", "--dir", "/tmp/work", "--perms", "1777", "--dir", "/tmp/.cache",
