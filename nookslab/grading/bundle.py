@@ -25,6 +25,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -70,8 +71,15 @@ def write_bundle(folder: Path, *, unsafe: bool = False, wheel: Path | None = Non
     for old in folder.glob("nookslab-*.whl"):
         old.unlink()
     if wheel is None:
-        subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir",
-                        str(folder), str(root)], check=True)
+        with tempfile.TemporaryDirectory(prefix="nookslab-wheel-") as tmp:
+            source = Path(tmp) / "nookslab"  # a copy: building leaves build/ beside the sources
+            shutil.copytree(root / "nookslab", source / "nookslab",
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            for name in ("pyproject.toml", "README.md", "LICENSE"):
+                if (root / name).exists():
+                    shutil.copy(root / name, source / name)
+            subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                            "--wheel-dir", str(folder), str(source)], check=True)
         wheel = next(folder.glob("nookslab-*.whl"))
     else:
         wheel = Path(shutil.copy(wheel, folder))
