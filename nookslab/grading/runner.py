@@ -38,8 +38,8 @@ KERNEL_STARTUP = 60.0
 @dataclass(frozen=True)
 class CellResult:
     """What nbval said about code cell ``index``: ``status`` is passed, failed, timeout, died
-    (the kernel stopped), missing (not reported: the run was cut short) or error (the kernel
-    never started). ``expected``/``actual`` map output fields to sanitized texts."""
+    (the kernel stopped) or missing (not reported: the run was cut short, or the kernel never
+    started). ``expected``/``actual`` map output fields to sanitized texts."""
     index: int
     status: str
     message: str = ""
@@ -56,10 +56,6 @@ class RunResult:
     startup_error: str | None = None  # the kernel did not start: an infrastructure failure
     stopped: str | None = None        # the run was stopped for another reason (whole-run limit)
     tail: str = ""
-
-    @property
-    def killed(self) -> bool:
-        return self.too_slow is not None or self.stopped is not None
 
 
 def _env(run_file: Path) -> dict:

@@ -11,7 +11,6 @@ import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 
-import nbformat
 import pytest
 
 from nookslab.grading import grade, merge
