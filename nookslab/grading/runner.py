@@ -55,7 +55,7 @@ class RunResult:
     too_slow: str | None = None      # the exercise whose time ran out (the run was stopped)
     startup_error: str | None = None  # the kernel did not start: an infrastructure failure
     stopped: str | None = None        # the run was stopped for another reason (whole-run limit)
-    tail: str = ""
+    tail: str = ""                    # the sandbox's stderr before the kernel started
 
 
 def _env(run_file: Path) -> dict:
@@ -205,8 +205,7 @@ def run_nbval(notebook, *, roles=None, cell_timeout: float = CELL_TIMEOUT,
         startup = None
         if not ran and not too_slow:
             startup = watch.startup or stopped or "the kernel never ran a cell"
-        return RunResult(cells, time.monotonic() - start, too_slow, startup, stopped,
-                         _tail(private / "log.txt", box))
+        return RunResult(cells, time.monotonic() - start, too_slow, startup, stopped, _tail(box))
     finally:
         if proc is not None and proc.poll() is None:
             _kill(proc, box, Progress(private / "progress.jsonl", n_cells))
@@ -242,13 +241,13 @@ def _watch(proc, watch: Progress, roles, start, exercise_limit, notebook_limit):
     return None, None
 
 
-def _tail(log: Path, box: Sandbox | None) -> str:
-    text = ""
-    for path in ([log] + ([box.log_file] if box is not None else [])):
-        try:
-            with open(path, "rb") as fh:
-                fh.seek(max(0, path.stat().st_size - 2000))
-                text += fh.read().decode("utf-8", "replace")
-        except OSError:
-            pass
-    return text
+def _tail(box: Sandbox | None) -> str:
+    """The end of what the sandbox wrote on stderr before the kernel took it (why a start failed)."""
+    if box is None:
+        return ""
+    try:
+        with open(box.log_file, "rb") as fh:
+            fh.seek(max(0, box.log_file.stat().st_size - 2000))
+            return fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""

@@ -205,8 +205,10 @@ def _integrity(report: Report, run: RunResult, notes: list[str]) -> None:
 def _infrastructure(report: Report, merged: Merged, run: RunResult) -> Report:
     report.infrastructure = True
     error = (run.startup_error or "").strip().splitlines()
+    said = [line for line in run.tail.splitlines() if line.strip()]
     report.message = ("infrastructure failure: the grading kernel did not start, twice ("
                       + (error[-1][:300] if error else "no reason given")
+                      + (f"; its last words: {said[-1][:300]}" if said else "")
                       + "); nothing was graded: grade this submission again")
     for ex in merged.exercises:
         report.exercises.append(ExerciseScore(ex.id, 0.0, ex.points, "not graded: infrastructure failure"))
