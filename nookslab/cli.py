@@ -7,7 +7,8 @@ instead of breaking every other command.
 
 Entry-point contract: the function takes keyword arguments, named after the options below
 (``seed``, ``trials``, ``workers``, ``json`` for ``reproduce``; ``extension``, ``faults``, ``mode``,
-``seed`` for ``trial``; ``submission``, ``json``, ``batch``, ``csv``, ``workers`` for ``grade``).
+``seed`` for ``trial``; ``submission``, ``json``, ``batch``, ``csv``, ``workers``,
+``unsafe_no_sandbox``, ``gradescope_bundle`` for ``grade``).
 It receives only the options the user gave and its signature accepts; it returns an exit status
 (``int``) or ``None`` for success.
 """
@@ -94,8 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     grade = sub.add_parser(
         "grade", help="grade one notebook, or a folder of them",
-        usage="nookslab grade SUBMISSION [--json]\n"
-              "       nookslab grade --batch FOLDER --csv OUT.csv [--workers W]",
+        usage="nookslab grade SUBMISSION [--json] [--unsafe-no-sandbox]\n"
+              "       nookslab grade --batch FOLDER --csv OUT.csv [--workers W] [--unsafe-no-sandbox]\n"
+              "       nookslab grade --gradescope-bundle DIR",
         description="Grade a student's notebook against the solution, or a folder of them.",
     )
     grade.add_argument("submission", nargs="?", type=Path, metavar="SUBMISSION",
@@ -104,6 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--batch", type=Path, metavar="FOLDER", help="grade every notebook in FOLDER")
     grade.add_argument("--csv", type=Path, metavar="OUT.csv", help="with --batch: write scores here")
     grade.add_argument("--workers", type=_positive, metavar="W", help="with --batch: parallel graders")
+    grade.add_argument("--unsafe-no-sandbox", action="store_true",
+                       help="run students' code without the bubblewrap sandbox (as you!)")
+    grade.add_argument("--gradescope-bundle", type=Path, metavar="DIR",
+                       help="write a Gradescope autograder (setup.sh, run_autograder) into DIR")
     # argparse cannot say "exactly one of" a positional and an option: checked after parsing.
     grade.set_defaults(check=lambda args: _check_grade_args(grade, args))
 
@@ -137,6 +143,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _check_grade_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.gradescope_bundle is not None:
+        if args.submission is not None or args.batch is not None or args.json or args.csv:
+            parser.error("--gradescope-bundle DIR goes alone")
+        return
     if (args.submission is None) == (args.batch is None):
         parser.error("give either SUBMISSION or --batch FOLDER --csv OUT.csv")
     if args.batch is not None and args.csv is None:
@@ -231,7 +241,8 @@ def _trial(args: argparse.Namespace) -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
-    return _call("grade", GRADE, _given(args, ("submission", "json", "batch", "csv", "workers")))
+    return _call("grade", GRADE, _given(args, ("submission", "json", "batch", "csv", "workers",
+                                                "unsafe_no_sandbox", "gradescope_bundle")))
 
 
 def find_notebooks() -> Path | None:

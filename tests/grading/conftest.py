@@ -1,4 +1,8 @@
-"""A tiny executed solution notebook with two exercises, shared by the grading tests."""
+"""A tiny executed solution notebook with two exercises, shared by the grading tests.
+
+ex1 (2 points) has one check cell without a name or points (it gets the exercise's points);
+ex2 (3 points) has two named check cells worth 2 and 1.
+"""
 from __future__ import annotations
 
 import nbformat
@@ -24,8 +28,10 @@ def tiny_solution():
         code("def double(x):\n    return 2 * x", tags=["answer"], exercise="ex1", points=2),
         code("print('double(21) =', double(21))", tags=["check"], check="ex1"),
         code("def total(xs):\n    return sum(xs)", tags=["answer"], exercise="ex2", points=3),
-        code("print('total([1, 2, 3]) =', total([1, 2, 3]))", tags=["check"], check="ex2"),
-        code("assert total([]) == 0\nprint('empty: ok')", tags=["check"], check="ex2"),
+        code("print('total([1, 2, 3]) =', total([1, 2, 3]))", tags=["check"], check="ex2",
+             name="sums a short list", points=2),
+        code("assert total([]) == 0\nprint('empty: ok')", tags=["check"], check="ex2",
+             name="an empty list sums to 0", points=1),
         code("print('the end')"),
     ]
     for i, cell in enumerate(nb.cells):

@@ -1,0 +1,152 @@
+"""A Gradescope autograder for the graded notebooks: ``nookslab grade --gradescope-bundle DIR``.
+
+:func:`write_bundle` writes into ``DIR`` what Gradescope's autograder contract asks for, and
+``DIR/autograder.zip`` holding all of it (the one file an instructor uploads):
+
+``setup.sh``        run once when Gradescope builds the image: installs bubblewrap with apt, makes a
+                    venv in ``/autograder/venv`` and installs the package from the wheel beside it;
+``run_autograder``  run for each submission: grades every ``*.ipynb`` in
+                    ``/autograder/submission`` against ``solutions/`` and writes
+                    ``/autograder/results/results.json`` in Gradescope's format
+                    (``python -m nookslab.grading.bundle``, this module's :func:`main`);
+``nookslab-*.whl``  the package, built from this checkout; ``solutions/`` its solution notebooks.
+
+The grading runs in the same sandbox as ``nookslab grade`` (``/autograder`` hidden from the
+kernel). Where Gradescope's container cannot run bubblewrap, results.json says so and scores 0,
+unless the bundle was written with ``--unsafe-no-sandbox``. ``NOOKSLAB_AUTOGRADER`` (default
+``/autograder``) and ``NOOKSLAB_AUTOGRADER_PYTHON`` (default ``/autograder/venv/bin/python``) move
+those paths, for testing the bundle outside Gradescope.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from .sandbox import checkout_root
+
+SETUP = """#!/usr/bin/env bash
+# Gradescope runs this once to build the autograder image (Ubuntu, as root).
+set -euo pipefail
+cd "$(dirname "${{BASH_SOURCE[0]}}")"
+apt-get update -qq
+apt-get install -y -qq bubblewrap python3 python3-venv python3-pip
+python3 -m venv /autograder/venv
+/autograder/venv/bin/pip install --quiet --upgrade pip
+/autograder/venv/bin/pip install --quiet ./{wheel}
+# matplotlib's font cache, built once here instead of in every grading run
+/autograder/venv/bin/python -c "import matplotlib.pyplot"
+"""
+
+RUN = """#!/usr/bin/env bash
+# Gradescope runs this for each submission: grade /autograder/submission/*.ipynb into
+# /autograder/results/results.json. NOOKSLAB_AUTOGRADER and NOOKSLAB_AUTOGRADER_PYTHON move the paths.
+set -euo pipefail
+root="${{NOOKSLAB_AUTOGRADER:-/autograder}}"
+python="${{NOOKSLAB_AUTOGRADER_PYTHON:-$root/venv/bin/python}}"
+export PYTHONHASHSEED=0
+unset MPLBACKEND
+exec "$python" -m nookslab.grading.bundle --root "$root" --solutions "$root/source/solutions"{unsafe}
+"""
+
+
+def write_bundle(folder: Path, *, unsafe: bool = False, wheel: Path | None = None) -> Path:
+    """Write the autograder into ``folder`` and return the zip to upload.
+
+    ``wheel`` reuses a wheel already built (tests); otherwise one is built from the checkout with
+    ``pip wheel``.
+    """
+    root = checkout_root()
+    if root is None:
+        raise RuntimeError("--gradescope-bundle needs a nookslab checkout (solutions/ and the "
+                           "package's sources), not an installed copy")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("nookslab-*.whl"):
+        old.unlink()
+    if wheel is None:
+        with tempfile.TemporaryDirectory(prefix="nookslab-wheel-") as tmp:
+            source = Path(tmp) / "nookslab"  # a copy: building leaves build/ beside the sources
+            shutil.copytree(root / "nookslab", source / "nookslab",
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            for name in ("pyproject.toml", "README.md", "LICENSE"):
+                if (root / name).exists():
+                    shutil.copy(root / name, source / name)
+            subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                            "--wheel-dir", str(folder), str(source)], check=True)
+        wheel = next(folder.glob("nookslab-*.whl"))
+    else:
+        wheel = Path(shutil.copy(wheel, folder))
+    solutions = folder / "solutions"
+    shutil.rmtree(solutions, ignore_errors=True)
+    solutions.mkdir()
+    for notebook in sorted((root / "solutions").glob("*.ipynb")):
+        shutil.copy(notebook, solutions / notebook.name)
+    (folder / "setup.sh").write_text(SETUP.format(wheel=wheel.name))
+    (folder / "run_autograder").write_text(RUN.format(unsafe=" --unsafe-no-sandbox" if unsafe else ""))
+    for script in ("setup.sh", "run_autograder"):
+        path = folder / script
+        path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    zip_path = folder / "autograder.zip"
+    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and path != zip_path:
+                info = zipfile.ZipInfo(str(path.relative_to(folder)))
+                info.external_attr = (path.stat().st_mode & 0o777) << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                zf.writestr(info, path.read_bytes())
+    return zip_path
+
+
+def results_for(submission_dir: Path, solutions: Path, *, root: Path, unsafe: bool = False) -> dict:
+    """Gradescope's results for every notebook in ``submission_dir``."""
+    from .sandbox import SandboxUnavailable
+    from .score import grade
+
+    notebooks = sorted(submission_dir.rglob("*.ipynb"))
+    notebooks = [p for p in notebooks if ".ipynb_checkpoints" not in p.parts]
+    if not notebooks:
+        names = ", ".join(sorted(p.name for p in submission_dir.rglob("*") if p.is_file())) or "nothing"
+        return {"score": 0, "output": "no .ipynb notebook in your submission (found: " + names
+                + "): upload your exercise notebook", "tests": []}
+    results: dict = {"score": 0.0, "tests": [], "output": ""}
+    said = []
+    for path in notebooks:
+        try:
+            report = grade(path, solutions=solutions, sandbox=not unsafe, hide=(root,))
+        except SandboxUnavailable as exc:
+            return {"score": 0, "output": f"the autograder cannot grade safely here: {exc}. "
+                    "Your instructor has to fix the autograder; nothing was graded.", "tests": []}
+        data = report.gradescope()
+        prefix = f"{path.name}: " if len(notebooks) > 1 else ""
+        results["score"] += data["score"]
+        results["tests"] += [dict(t, name=prefix + t["name"]) for t in data["tests"]]
+        said.append(prefix + data["output"])
+    results["output"] = "\n".join(said)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m nookslab.grading.bundle")
+    parser.add_argument("--root", type=Path, default=Path(os.environ.get("NOOKSLAB_AUTOGRADER", "/autograder")))
+    parser.add_argument("--solutions", type=Path, required=True)
+    parser.add_argument("--unsafe-no-sandbox", action="store_true")
+    args = parser.parse_args(argv)
+    results = results_for(args.root / "submission", args.solutions, root=args.root,
+                          unsafe=args.unsafe_no_sandbox)
+    out = args.root / "results" / "results.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(f"score {results['score']:g}; wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

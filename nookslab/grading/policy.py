@@ -1,0 +1,377 @@
+"""The static policy for answer cells, checked before anything runs (exercises/README.md tells it).
+
+An answer cell is the student's piece of the mechanism: functions, classes, constants, and the
+imports they need. Anything else could change what the check cells see instead of doing the work,
+so it is refused before the notebook runs, with the rule it broke; the exercise then scores 0 and
+the rest of the notebook is graded with that answer replaced by the stub.
+
+The rules (each :class:`Refusal` names one):
+
+``syntax``        the cell must be plain Python: no IPython magics (``%``), no shell (``!``);
+``top level``     at the top level only ``def``, ``class``, ``import`` and constant assignments
+                  (``NAME = value``; calls only to builtins and to the allowed modules);
+``import``        only ``numpy`` and ``math``, plus what the answer cell's ``allow`` metadata
+                  lists (``"module"``: that module and anything from it; ``"module:name"``: only
+                  ``from module import name``); no ``*``, no relative imports;
+``name``          never the interpreter's way in: ``sys``, ``os``, ``builtins``, ``get_ipython``,
+                  ``open``, ``exec``, ``eval``, ``setattr``... (:data:`FORBIDDEN_NAMES`);
+``dunder``        no ``__names__`` at all, as a name, an attribute, a method (``__init__``
+                  excepted) or inside a string (``getattr(x, "__class__")``, ``"{0.__class__}"``);
+``attribute``     no attributes that reach files, pickles, frames or global settings
+                  (:data:`FORBIDDEN_ATTRIBUTES`, e.g. ``np.load``, ``np.set_printoptions``,
+                  ``gen.gi_frame``), no ``_private`` attribute of something the answer did not
+                  make (a module's ``_sys``...); ``getattr``/``hasattr``/``delattr`` only called
+                  at once with a literal name;
+``redefines``     no name the notebook's own cells, another exercise's answer, Python's builtins
+                  or IPython define (``print``, ``NooksHooks``, ``In``...);
+``changes``       attributes and items may be set or deleted only on what a function made or
+                  received, or on the answer's own classes and constants -- never on a module or
+                  on a name the notebook defined (``np.sum = ...``, ``nl.MODES[0] = ...``).
+"""
+from __future__ import annotations
+
+import ast
+import builtins
+import re
+from dataclasses import dataclass
+
+DEFAULT_ALLOW = ("numpy", "math")
+
+FORBIDDEN_NAMES = frozenset({
+    "sys", "os", "subprocess", "ctypes", "gc", "inspect", "importlib", "builtins", "get_ipython",
+    "open", "exec", "eval", "compile", "globals", "locals", "vars", "setattr", "breakpoint",
+    "input", "help", "exit", "quit", "memoryview", "In", "Out", "_ih", "_oh", "_dh", "display",
+})
+FORBIDDEN_ATTRIBUTES = frozenset(FORBIDDEN_NAMES - {"display", "exit", "quit", "In", "Out"} | {
+    "ctypeslib", "f2py", "distutils", "testing", "load", "loads", "dump", "dumps", "fromfile",
+    "tofile", "memmap", "open_memmap", "read_array", "save", "savez", "savez_compressed",
+    "savetxt", "loadtxt", "genfromtxt", "fromregex", "DataSource", "set_printoptions",
+    "printoptions", "set_string_function", "seterr", "seterrcall", "setbufsize", "system",
+    "popen", "environ", "modules", "mro", "format_map", "write_array", "attrgetter",
+    "methodcaller", "core",
+})
+_FRAME_ATTRIBUTE = re.compile(r"^(f|gi|cr|ag|tb|co)_[a-z]")
+_IPYTHON_NAME = re.compile(r"^_(i+|i\d+|\d+)?$")
+#: Builtins a constant's value may call (``LIMITS = tuple(range(4))``).
+CONSTANT_CALLS = frozenset({
+    "abs", "bool", "bytes", "dict", "divmod", "enumerate", "float", "frozenset", "int", "len",
+    "list", "max", "min", "pow", "range", "reversed", "round", "set", "sorted", "str", "sum",
+    "tuple", "zip", "chr", "ord", "hex", "bin", "oct", "complex", "any", "all", "map", "filter",
+})
+LITERAL_NAME_CALLS = ("getattr", "hasattr", "delattr")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """One broken rule: which, where, and what to change."""
+    rule: str
+    line: int
+    detail: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.detail} [rule: {self.rule}]"
+
+
+def check_answer(source: str, *, allow=(), reserved=frozenset()) -> list[Refusal]:
+    """The rules ``source`` breaks (empty when it may run). ``allow`` is the answer cell's
+    ``allow`` metadata; ``reserved`` the names the notebook's other cells define."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        return [Refusal("syntax", exc.lineno or 1, "not plain Python (" + (exc.msg or "syntax error")
+                        + "): IPython magics (%) and shell commands (!) are not allowed here")]
+    checker = _Checker(_allowed(allow), frozenset(reserved), tree)
+    checker.top_level(tree)
+    checker.visit(tree)
+    seen, out = set(), []
+    for r in sorted(checker.refusals, key=lambda r: r.line):
+        if (r.rule, r.line, r.detail) not in seen:
+            seen.add((r.rule, r.line, r.detail))
+            out.append(r)
+    return out
+
+
+def _allowed(allow) -> tuple[set[str], set[tuple[str, str]]]:
+    modules, names = set(DEFAULT_ALLOW), set()
+    for item in allow or ():
+        item = str(item)
+        if ":" in item:
+            module, _, name = item.partition(":")
+            names.add((module.strip(), name.strip()))
+        else:
+            modules.add(item.strip())
+    return modules, names
+
+
+def bound_names(source: str) -> set[str]:
+    """The names a cell binds at the notebook's top level (definitions, assignments, imports,
+    loop targets, ``global`` names); empty if it is not plain Python."""
+    try:
+        return set(_bindings(ast.parse(source)))
+    except SyntaxError:
+        return set()
+
+
+def _bindings(tree) -> dict[str, ast.AST]:
+    """Each name bound at the top level, with the first node binding it."""
+    names: dict[str, ast.AST] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Global):
+            for name in node.names:
+                names.setdefault(name, node)
+    for node in _module_level(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.setdefault(node.name, node)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for a in node.names:
+                if a.name != "*":
+                    names.setdefault((a.asname or a.name).split(".")[0], node)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.setdefault(node.id, node)
+    return names
+
+
+def _module_level(tree):
+    """Nodes that run in the module's scope (not inside a def, lambda or class body)."""
+    todo = list(ast.iter_child_nodes(tree))
+    while todo:
+        node = todo.pop()
+        yield node
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            todo.extend(node.decorator_list if not isinstance(node, ast.Lambda) else [])
+            todo.extend(d for d in node.args.defaults + node.args.kw_defaults if d is not None)
+        elif isinstance(node, ast.ClassDef):
+            todo.extend(node.decorator_list + node.bases + [k.value for k in node.keywords])
+        elif isinstance(node, ast.comprehension):  # its target is the comprehension's own
+            todo.extend([node.iter, *node.ifs])
+        else:
+            todo.extend(ast.iter_child_nodes(node))
+
+
+def _dunder(name: str) -> bool:
+    return len(name) > 4 and name.startswith("__") and name.endswith("__")
+
+
+def _root(node):
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred)):
+        node = node.value
+    return node
+
+
+class _Checker(ast.NodeVisitor):
+    def __init__(self, allowed, reserved, tree):
+        self.modules, self.names = allowed
+        self.reserved = reserved
+        self.refusals: list[Refusal] = []
+        self.locals: list[set[str]] = []  # one set per enclosing function
+        self.own = set()                  # the answer's own top-level defs, classes, constants
+        self.imported = set()
+        self.called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                self.own.add(node.name)
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                self.own.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                self.imported.update((a.asname or a.name).split(".")[0] for a in node.names)
+        self.own -= self.imported
+
+    def refuse(self, rule, node, detail):
+        self.refusals.append(Refusal(rule, getattr(node, "lineno", 1), detail))
+
+    # -- the top level ------------------------------------------------------------------------
+    def top_level(self, tree):
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import,
+                                 ast.ImportFrom, ast.Pass)):
+                continue
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) \
+                    and isinstance(node.value.value, str):
+                continue  # a docstring
+            if isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                if all(self._plain_target(t) for t in targets) and node.value is not None:
+                    self._constant(node.value)
+                    continue
+            kind = type(node).__name__.lower()
+            self.refuse("top level", node, f"a top-level `{kind}` statement: at the top level an "
+                        "answer only defines functions, classes and constants and imports")
+        for name, node in _bindings(tree).items():
+            self._check_binding(name, node)
+
+    def _plain_target(self, target) -> bool:
+        if isinstance(target, ast.Name):
+            return True
+        return isinstance(target, (ast.Tuple, ast.List)) and all(self._plain_target(e) for e in target.elts)
+
+    def _constant(self, value):
+        for node in ast.walk(value):
+            if isinstance(node, ast.Call):
+                func = node.func
+                ok = (isinstance(func, ast.Name) and func.id in CONSTANT_CALLS) or (
+                    isinstance(func, ast.Attribute) and isinstance(_root(func), ast.Name)
+                    and _root(func).id in self.imported)
+                if not ok:
+                    self.refuse("top level", node, "a constant's value may call only builtins "
+                                "and the allowed modules (`" + ast.unparse(func) + "(...)`); "
+                                "do the work inside your function")
+            elif isinstance(node, (ast.Lambda, ast.NamedExpr, ast.Await, ast.Yield, ast.YieldFrom)):
+                self.refuse("top level", node, "a constant's value is a plain expression")
+
+    def _check_binding(self, name, node):
+        if _dunder(name):
+            return  # refused as a dunder where it appears
+        line = getattr(node, "lineno", 1)
+        if name in FORBIDDEN_NAMES:
+            return  # refused where it is imported or named
+        if name in self.reserved:
+            self.refusals.append(Refusal("redefines", line, f"`{name}` is defined by the "
+                                         "notebook's own cells (or another exercise): use "
+                                         "another name"))
+        elif hasattr(builtins, name) or _IPYTHON_NAME.match(name):
+            self.refusals.append(Refusal("redefines", line, f"`{name}` is a Python or IPython "
+                                         "builtin: use another name"))
+
+    # -- everywhere ---------------------------------------------------------------------------
+    def visit_Import(self, node):
+        for alias in node.names:
+            self._import(node, alias.name, None)
+
+    def visit_ImportFrom(self, node):
+        if node.level:
+            self.refuse("import", node, "relative imports are not allowed")
+            return
+        for alias in node.names:
+            self._import(node, node.module or "", alias.name)
+
+    def _import(self, node, module, name):
+        shown = f"from {module} import {name}" if name else f"import {module}"
+        parts = module.split(".") + ([name] if name else [])
+        bad = [p for p in parts if p in FORBIDDEN_ATTRIBUTES or _dunder(p)]
+        if name == "*":
+            self.refuse("import", node, f"`{shown}`: say which names you import")
+            return
+        if bad:
+            self.refuse("import", node, f"`{shown}`: `{bad[0]}` is not allowed in an answer")
+            return
+        whole = any(module == m or module.startswith(m + ".") for m in self.modules)
+        if not whole and not (name and (module, name) in self.names):
+            allowed = sorted(self.modules) + [f"{m}:{n}" for m, n in sorted(self.names)]
+            self.refuse("import", node, f"`{shown}`: an answer may import only from "
+                        + ", ".join(allowed))
+
+    def visit_Name(self, node):
+        if node.id in LITERAL_NAME_CALLS and id(node) not in self.called:
+            self.refuse("attribute", node, f"`{node.id}` may only be called at once, with a "
+                        "literal attribute name")
+        if _dunder(node.id):
+            self.refuse("dunder", node, f"`{node.id}`: dunder names are not allowed in an answer")
+        elif node.id in FORBIDDEN_NAMES:
+            self.refuse("name", node, f"`{node.id}` is not allowed in an answer (it reaches the "
+                        "interpreter, files or the notebook, not the exercise)")
+        elif _IPYTHON_NAME.match(node.id) and node.id != "_":
+            self.refuse("name", node, f"`{node.id}` is IPython's history, not allowed in an answer")
+
+    def _made_here(self, node) -> bool:
+        """The chain starts at a name the answer made (a local, a parameter, its own class)."""
+        root = _root(node)
+        return isinstance(root, ast.Name) and (
+            any(root.id in scope for scope in self.locals) or root.id in self.own)
+
+    def visit_Attribute(self, node):
+        attr = node.attr
+        if _dunder(attr):
+            self.refuse("dunder", node, f"`.{attr}`: dunder attributes are not allowed in an answer")
+        elif attr.startswith("_") and not self._made_here(node.value):
+            self.refuse("attribute", node, f"`.{attr}`: private attributes only of what the "
+                        "answer made itself")
+        elif attr in FORBIDDEN_ATTRIBUTES or _FRAME_ATTRIBUTE.match(attr) or attr == "func_globals":
+            self.refuse("attribute", node, f"`.{attr}` is not allowed in an answer (it reaches "
+                        "files, the interpreter or global settings)")
+        if isinstance(node.ctx, (ast.Store, ast.Del)):
+            self._changes(node)
+        self.generic_visit(node)
+
+    def visit_Subscript(self, node):
+        if isinstance(node.ctx, (ast.Store, ast.Del)):
+            self._changes(node)
+        self.generic_visit(node)
+
+    def _changes(self, node):
+        if self._made_here(node):
+            return
+        target = ast.unparse(node)
+        self.refuse("changes", node, f"`{target}` changes something the answer did not make: "
+                    "set attributes and items only on what your function made or received")
+
+    def visit_Constant(self, node):
+        if isinstance(node.value, (str, bytes)) and ("__" in str(node.value)):
+            self.refuse("dunder", node, "a string holding `__` (a dunder name hides there: "
+                        "getattr, format fields)")
+
+    def visit_Call(self, node):
+        func = node.func
+        if isinstance(func, ast.Name) and func.id in LITERAL_NAME_CALLS:
+            if len(node.args) < 2 or not isinstance(node.args[1], ast.Constant) \
+                    or not isinstance(node.args[1].value, str):
+                self.refuse("attribute", node, f"`{func.id}` needs a literal attribute name")
+            elif node.args[1].value in FORBIDDEN_ATTRIBUTES:
+                self.refuse("attribute", node, f"`{func.id}(..., {node.args[1].value!r})` is not allowed")
+            if func.id == "delattr" and node.args:
+                self._changes(ast.Attribute(value=node.args[0], attr="x", ctx=ast.Del(),
+                                            lineno=node.lineno))
+        if isinstance(func, ast.Name) and func.id == "type" and len(node.args) == 3:
+            self.refuse("dunder", node, "`type(name, bases, namespace)` makes a class behind "
+                        "the policy's back: write a `class`")
+        for kw in node.keywords:
+            if kw.arg == "allow_pickle":
+                self.refuse("attribute", node, "`allow_pickle` is not allowed in an answer")
+        self.generic_visit(node)
+
+    def _function(self, node):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and _dunder(node.name) \
+                and node.name != "__init__":
+            self.refuse("dunder", node, f"`def {node.name}`: special methods other than "
+                        "`__init__` are not allowed (they change how objects print and compare)")
+        for deco in getattr(node, "decorator_list", []):
+            self.visit(deco)
+        args = node.args
+        for default in args.defaults + [d for d in args.kw_defaults if d is not None]:
+            self.visit(default)
+        scope = {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
+        scope.update(a.arg for a in (args.vararg, args.kwarg) if a is not None)
+        body = node.body if isinstance(node.body, list) else [node.body]
+        declared_global = set()
+        for child in body:
+            for sub in ast.walk(child):
+                if isinstance(sub, ast.Global):
+                    declared_global.update(sub.names)
+                elif isinstance(sub, ast.Name) and isinstance(sub.ctx, (ast.Store, ast.Del)):
+                    scope.add(sub.id)
+                elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    scope.add(sub.name)
+                elif isinstance(sub, (ast.Import, ast.ImportFrom)):
+                    scope.update((a.asname or a.name).split(".")[0] for a in sub.names)
+                elif isinstance(sub, ast.arg):
+                    scope.add(sub.arg)
+        self.locals.append(scope - declared_global)
+        for child in body:
+            self.visit(child)
+        self.locals.pop()
+        if node.__class__ is not ast.Lambda:
+            for a in args.posonlyargs + args.args + args.kwonlyargs:
+                if a.annotation is not None:
+                    self.visit(a.annotation)
+            if node.returns is not None:
+                self.visit(node.returns)
+
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _function
+
+    def visit_ClassDef(self, node):
+        for child in node.decorator_list + node.bases:
+            self.visit(child)
+        for kw in node.keywords:
+            self.refuse("dunder", kw, f"`{kw.arg}=` in a class statement is not allowed")
+        for child in node.body:
+            self.visit(child)

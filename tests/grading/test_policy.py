@@ -1,0 +1,145 @@
+"""The answer-cell policy: what an answer may hold, and the rule named when it holds more."""
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from nookslab.grading.make_exercises import SOLUTIONS
+from nookslab.grading.merge import is_answer, meta, reserved_names
+from nookslab.grading.policy import bound_names, check_answer
+
+
+def rules(source, **kw):
+    return [(r.rule, r.line) for r in check_answer(source, **kw)]
+
+
+def test_every_solution_answer_passes_the_policy():
+    for path in sorted(SOLUTIONS.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        reserved = reserved_names(nb)
+        for cell in (c for c in nb.cells if is_answer(c)):
+            ex = meta(cell).get("exercise")
+            assert check_answer(cell.source, allow=meta(cell).get("allow", []),
+                                reserved=reserved[ex]) == [], (path.name, ex)
+
+
+def test_functions_classes_constants_and_numpy_or_math_imports_are_allowed():
+    source = '''"""My answer."""
+import math
+import numpy as np
+from numpy import uint32
+PAGE = 4096
+MASK, SHIFT = PAGE - 1, int(math.log2(PAGE))
+LIMITS = tuple(range(4))
+TABLE = np.arange(8) * 2
+
+class Range:
+    def __init__(self, lo, hi):
+        self.lo, self.hi = lo, hi
+        self._span = hi - lo
+
+    def covers(self, addr):
+        return self.lo <= addr < self.hi
+
+def f(domain, args):
+    seen = {}
+    seen["a"] = args
+    counter = [0]
+    def inner():
+        counter[0] += 1
+        return getattr(domain, "can_write")(1, 2)
+    r = Range(0, 4)
+    r.lo = 1
+    return [x for x in args if x], inner, uint32(MASK)
+'''
+    assert check_answer(source) == []
+
+
+@pytest.mark.parametrize("source, rule", [
+    ("import os", "import"),
+    ("import subprocess", "import"),
+    ("from importlib import import_module", "import"),
+    ("from numpy import ctypeslib", "import"),
+    ("import numpy.testing", "import"),
+    ("from math import *", "import"),
+    ("from . import x", "import"),
+    ("from nookslab.nooks.domain import domain_page_table", "import"),
+    ("import nookslab", "import"),
+    ("def f():\n    return open('/etc/passwd').read()", "name"),
+    ("def f():\n    return eval('1')", "name"),
+    ("def f():\n    exec('x = 1')", "name"),
+    ("def f():\n    return globals()", "name"),
+    ("def f(x):\n    setattr(x, 'a', 1)", "name"),
+    ("def f():\n    return get_ipython()", "name"),
+    ("def f():\n    breakpoint()", "name"),
+    ("def f():\n    return In[-1]", "name"),
+    ("def f():\n    return _i3", "name"),
+    ("def f(x):\n    return x.__class__", "dunder"),
+    ("def f():\n    return __builtins__", "dunder"),
+    ("def f():\n    return __import__('os')", "dunder"),
+    ("def f(x):\n    return getattr(x, '__dict__')", "dunder"),
+    ("def f(x):\n    return '{0.__class__.__init__.__globals__}'.format(x)", "dunder"),
+    ("class Yes:\n    def __eq__(self, other):\n        return True", "dunder"),
+    ("class Shows:\n    def __repr__(self):\n        return 'double(21) = 42'", "dunder"),
+    ("def f():\n    return type('T', (), {})", "dunder"),
+    ("def f(x, name):\n    return getattr(x, name)", "attribute"),
+    ("import numpy as np\ndef f():\n    return np.load('x.npy')", "attribute"),
+    ("import numpy as np\ndef f(a):\n    a.tofile('x')", "attribute"),
+    ("import numpy as np\ndef f():\n    np.set_printoptions(precision=1)", "attribute"),
+    ("def f():\n    g = (i for i in ())\n    return g.gi_frame.f_globals", "attribute"),
+    ("def f(e):\n    return e.tb_frame", "attribute"),
+    ("import numpy as np\ndef f():\n    return np.random.default_rng(0).bit_generator.state, np.DataSource", "attribute"),
+    ("import numpy as np\ndef f():\n    return np._utils", "attribute"),
+    ("def f():\n    return nl._cache", "attribute"),
+    ("def f(x):\n    get = getattr\n    return get(x, 'a')", "attribute"),
+    ("import numpy as np\ndef f():\n    return np.ma.core.operator.attrgetter('a')", "attribute"),
+    ("print('hello')", "top level"),
+    ("for i in range(3):\n    pass", "top level"),
+    ("if True:\n    def f():\n        pass", "top level"),
+    ("try:\n    pass\nexcept Exception:\n    pass", "top level"),
+    ("X = compute()\ndef compute():\n    return 1", "top level"),
+    ("x: int", "top level"),
+    ("del x", "top level"),
+    ("%timeit 1", "syntax"),
+    ("!ls /", "syntax"),
+    ("def print(*args):\n    pass", "redefines"),
+    ("len = 3", "redefines"),
+    ("def f():\n    global sorted\n    sorted = None", "redefines"),
+    ("import numpy as np\ndef f():\n    np.sum = len", "changes"),
+    ("import math\ndef f():\n    math.pi = 3", "changes"),
+    ("def f():\n    LIMITS['e1000'] = 99", "changes"),
+    ("def f():\n    nl.MODES = ()", "changes"),
+])
+def test_an_answer_breaking_a_rule_is_refused_with_that_rule(source, rule):
+    found = {r for r, _ in rules(source)}
+    assert rule in found, (source, found)
+
+
+def test_names_the_notebook_defines_cannot_be_redefined():
+    assert rules("NooksHooks = None", reserved={"NooksHooks"}) == [("redefines", 1)]
+    assert rules("def run_checks():\n    pass", reserved={"run_checks"}) == [("redefines", 1)]
+    assert rules("import numpy as nl", reserved={"nl"}) == [("redefines", 1)]
+
+
+def test_the_allow_metadata_adds_whole_modules_or_single_names():
+    assert rules("import nookslab.faults as f", allow=["nookslab.faults"]) == []
+    assert rules("from nookslab.faults import FaultType", allow=["nookslab.faults"]) == []
+    assert rules("from nookslab.faults import FaultType", allow=["nookslab.faults:FaultType"]) == []
+    assert rules("from nookslab.faults import inject", allow=["nookslab.faults:FaultType"]) == [("import", 1)]
+    assert rules("import nookslab.faults", allow=["nookslab.faults:FaultType"]) == [("import", 1)]
+
+
+def test_a_refusal_names_its_line_and_what_to_change():
+    (refusal,) = check_answer("def f():\n    pass\nimport os")
+    assert str(refusal) == "line 3: `import os`: `os` is not allowed in an answer [rule: import]"
+    (refusal,) = check_answer("X = 1\nprint(X)")
+    assert str(refusal) == ("line 2: a top-level `expr` statement: at the top level an answer only "
+                            "defines functions, classes and constants and imports [rule: top level]")
+
+
+def test_bound_names_are_the_top_level_bindings_of_a_cell():
+    assert bound_names("import numpy as np\nfrom x import y, z as w\nA = B = 1\n"
+                       "def f(q):\n    local = 1\n    global g\nclass C:\n    attr = 1\n"
+                       "for i in []: pass\n[k for k in ()]") == {"np", "y", "w", "A", "B", "f", "g",
+                                                                  "C", "i"}
+    assert bound_names("%matplotlib inline") == set()
