@@ -95,8 +95,6 @@ def driver_state(kernel, name: str) -> str:
     module = kernel.modules.get(name)
     if module is None:
         return "not loaded"
-    if module.state == "failed" and str(module.error or "").startswith("disabled"):
-        return "disabled"
     return module.state
 
 

@@ -45,7 +45,7 @@ class Module:
     spec: object
     namespace: dict = field(repr=False, default_factory=dict)
     imports: tuple[str, ...] = ()
-    state: str = "loading"           # loading | live | failed | unloaded
+    state: str = "loading"           # loading | live | failed | disabled | unloaded
     error: str | None = None
     leaks: list[str] = field(default_factory=list)
     faults: tuple = ()

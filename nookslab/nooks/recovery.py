@@ -351,9 +351,10 @@ class RecoveryManager:
             step("unloaded", "rmmod completes")
             record.ok = True
         else:
-            # Leave it registered as failed, so workloads see "not running", not "not loaded".
+            # Leave it registered as disabled: its registrations are gone, so a program that
+            # opens its device meets what the kernel answers for a device nobody drives (ENODEV)
             if module is not None:
-                module.state = "failed"
+                module.state = "disabled"
                 module.error = f"disabled after {trigger}: {cause}"
                 k.loader.modules[name] = module
             step("disabled", "left unloaded")

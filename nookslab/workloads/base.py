@@ -168,9 +168,11 @@ def _run(kernel, spec: WorkloadSpec, seconds: float, params: dict) -> WorkloadRe
     duration = clock.cycles(seconds)
     if kernel.verdict is not None:
         failure = f"system is down ({kernel.verdict})"
-    elif not module.ok:
+    elif module.state == "failed":
         # the same rule in every configuration: a module whose init failed (and that no
-        # recovery brought back) is not running, natively or under Nooks
+        # recovery brought back) is not running, natively or under Nooks. A module recovery
+        # disabled is different: its registrations were undone, and the program meets the
+        # kernel's own answer for a device nobody drives (ENODEV)
         failure = f"{extension} is not running ({module.error})"
     else:
         proc = None

@@ -21,7 +21,8 @@ def test_a_trial_that_hoards_host_memory_ends_in_a_simulator_limit_on_a_capped_w
                                 deaths=deaths))
     (result,) = [TrialResult.from_dict(d) for d in chunk]
     assert deaths == []
-    assert result.outcome == "simulator-limit" and result.verdict == "limit"
+    assert (result.outcome, result.verdict, result.error) == ("simulator-limit", "limit", None), \
+        result.cause
     assert result.cause == ("simulator limit: the host refused memory in process "
                             "insmod hoard (kernel)")
 

@@ -137,7 +137,7 @@ def test_explicit_recovery_of_a_healthy_driver_restarts_it(wild):
 def test_the_disable_policy_leaves_the_extension_unloaded(wild):
     wild.isolation.recovery.agent.policy = "disable"
     ioctl(wild, CMD_STORE, wild.timers.head)
-    assert wild.modules["wild"].state == "failed"
+    assert wild.modules["wild"].state == "disabled"
     assert WILD_MAJOR not in wild.subsystems["chrdev"].devices
     assert not wild.run("wild-io", seconds=0.01).ok
     assert wild.held_by("wild") == []
@@ -148,7 +148,7 @@ def test_too_many_restarts_in_an_interval_disable_the_extension(wild):
     for _ in range(3):
         ioctl(wild, CMD_STORE, wild.timers.head)
     assert [r.policy for r in wild.recoveries] == ["restart", "restart", "disable"]
-    assert wild.modules["wild"].state == "failed"
+    assert wild.modules["wild"].state == "disabled"
 
 
 def test_a_shadow_hook_is_called_instead_of_a_restart(wild):

@@ -87,7 +87,7 @@ def test_the_policy_hook_decides_restart_or_disable_and_bad_answers_disable():
     k.load("null")
     assert k.isolation.recover("null").policy == "restart"
     second = k.isolation.recover("null")
-    assert second.policy == "disable" and k.modules["null"].state == "failed"
+    assert second.policy == "disable" and k.modules["null"].state == "disabled"
     assert any("policy returned 'maybe'" in s.detail for s in second.steps)
 
 
