@@ -7,7 +7,7 @@ trial, ``CostModel.graded(tlb_term=...)``. Nothing here patches the package.
 
 - :mod:`.live`: one-line results of the live system (:func:`workload_line`, :func:`trial_line`,
   :func:`recovery_lines`), and two explicit faults of the null driver, :data:`WILD_STORE` and
-  :data:`BAD_COPY`, that natively crash the kernel and that Nooks must catch.
+  :data:`BAD_COPY`, that natively corrupt kernel memory unchecked and that Nooks must catch.
 - :mod:`.cases`: seeded cases and :func:`agree`, which prints ``N of N cases agree`` and the first
   disagreement.
 - one module per graded notebook with its direct checks: :mod:`.isolation` (02), :mod:`.xpc` (03),

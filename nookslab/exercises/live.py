@@ -13,7 +13,10 @@ The checks replay two explicit faults of the null driver (:data:`WILD_STORE`, :d
 rather than random faults picked by a trial seed: what a seed's random fault does changes whenever
 the fault model or the driver does, while these two always aim at a kernel page, one through the
 MMU (a store the domain's page table must refuse) and one through a wrapper (a copy the write
-check must refuse). Natively both crash the kernel; under Nooks both are caught and recovered.
+check must refuse). Natively both corrupt kernel memory and nothing stops them: the stray store
+is met later by the slab allocator's red-zone check (a failed BUG() that kills the program, as
+Linux 2.4 does in process context), the copy hands the program wrong results. Under Nooks both are
+caught at once and the driver recovered.
 """
 from __future__ import annotations
 
@@ -180,8 +183,8 @@ WILD_STORE = FaultType("WILD_STORE", _arm_wild_store,
 #: A copy into a kernel object (a wrong destination, as a DST fault on an argument): the first
 #: ``copy_from_user`` of ``null_write`` copies the user's block over the kernel's ``struct file``
 #: for the open ``/dev/null0`` (and the kernel heap after it) instead of into the DMA buffer. The
-#: kernel does the copy, so no page table stops it: natively the kernel finds its heap corrupt (a
-#: crash); under Nooks the copy_from_user wrapper's buffer check (``domain.can_write``) must
+#: kernel does the copy, so no page table stops it: natively the kernel's object is silently
+#: overwritten and the program gets wrong results; under Nooks the copy_from_user wrapper's buffer check (``domain.can_write``) must
 #: refuse it.
 BAD_COPY = FaultType("BAD_COPY", _arm_bad_copy,
                      "null_write's copy_from_user writes over the kernel's struct file for "
