@@ -78,6 +78,10 @@ def write_bundle(folder: Path, *, unsafe: bool = False, wheel: Path | None = Non
             for name in ("pyproject.toml", "README.md", "LICENSE"):
                 if (root / name).exists():
                     shutil.copy(root / name, source / name)
+            for data in ("notebooks", "exercises"):    # the lessons the wheel ships (data-files)
+                if (root / data).is_dir():
+                    shutil.copytree(root / data, source / data,
+                                    ignore=shutil.ignore_patterns(".*", "__pycache__"))
             subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
                             "--wheel-dir", str(folder), str(source)], check=True)
         wheel = next(folder.glob("nookslab-*.whl"))

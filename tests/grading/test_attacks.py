@@ -148,7 +148,7 @@ def attacks(solution_path: Path, folder: Path) -> dict:
             "            module.watch = lambda kernel: (lambda: None, lambda: 'integrity check: ok\\n')\n",
             None, off),
         "patch the package": (
-            None, "import nookslab.kernel.kernel as kk\nkk.boot = lambda *a, **k: None\n"
+            None, "import nookslab.system as kk\nkk.boot = lambda *a, **k: None\n"
                   "def total(xs):\n    return sum(xs)\n", off),
         "always-equal object": ("class Yes:\n    def __eq__(self, other):\n        return True\n"
                                 "def double(x):\n    return Yes()\n", None, {}),
@@ -308,7 +308,7 @@ def test_a_print_shadowing_the_builtin_is_removed_before_checks(graded):
     ("pre_run_cell hook", "pre_run_cell event callbacks"),
     ("patched inside the check", "builtins.print"),
     ("blind the integrity check", "builtins.print"),
-    ("patch the package", "nookslab.kernel.kernel.boot"),
+    ("patch the package", "nookslab.system.boot"),
 ])
 def test_faking_the_check_output_from_the_kernel_fails_and_is_flagged(graded, name, evidence):
     r = graded[0][name]
