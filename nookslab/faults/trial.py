@@ -20,6 +20,7 @@ failure of the extension: ``recovered`` and ``service_restored`` say so.
 """
 from __future__ import annotations
 
+import errno
 import html
 import zlib
 from dataclasses import asdict, dataclass
@@ -296,7 +297,13 @@ def execute(extension: str, mode: str, seed: int, faults: tuple[Fault, ...],
         return _classify(kernel, workload, first, second, base), kernel
     except MemoryError:                        # the host refused memory outside any guard
         return TrialResult(**base, outcome=SIMULATOR_LIMIT,
-                           cause="simulator limit: the host refused memory"), kernel
+                           cause="simulator limit: the host refused memory", verdict="limit"), kernel
+    except OSError as exc:
+        if exc.errno != errno.ENOMEM:
+            error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        else:                                  # the host's mmap/fork refused (ENOMEM): the same
+            return TrialResult(**base, outcome=SIMULATOR_LIMIT,
+                               cause="simulator limit: the host refused memory", verdict="limit"), kernel
     except Exception as exc:                   # noqa: BLE001 - recorded, never raised
         error = f"{type(exc).__name__}: {exc}".splitlines()[0]
     except KernelPanic:

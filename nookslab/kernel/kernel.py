@@ -11,6 +11,7 @@ composes the system from above and hands each one in (``isolation=``, ``drivers=
 """
 from __future__ import annotations
 
+import errno as errno_codes
 from typing import Callable, Mapping
 
 import numpy as np
@@ -285,7 +286,8 @@ class Kernel:
         ``do_exit`` itself faults (the allocator's own metadata is broken), the kernel cannot
         continue: it panics.
         """
-        if isinstance(exc, MemoryError):
+        if isinstance(exc, MemoryError) or (isinstance(exc, OSError)
+                                            and exc.errno == errno_codes.ENOMEM):
             # the host refused memory (a worker's address-space cap): a bound of the simulator,
             # not something the simulated kernel met
             raise self.limit(f"the host refused memory in {where} ({self.mmu.domain})")

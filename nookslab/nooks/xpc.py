@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..kernel.panic import KernelPanic, ProcessKilled
+from ..kernel.trace import Event, new_event
 from ..machine.cpu import StackOverflow, Watchdog
 from ..machine.memory import PAGE_SIZE
 from .domain import STACK_PAGES
@@ -222,7 +223,10 @@ class XpcEngine:
         clock.charge(self.switch_cost + refill)
         self._busy_mark = clock.busy
         if self.trace:
-            self.kernel.events.add("xpc", domain_name, f"{name} ->" if to_driver else f"<- {name}")
+            events = self.kernel.events                  # Trace.add, inlined (one per XPC)
+            if events.enabled_kinds is None or "xpc" in events.enabled_kinds:
+                events.append(new_event(Event, (clock.now, "xpc", domain_name,
+                                                 f"{name} ->" if to_driver else f"<- {name}")))
 
     def in_domain(self, domain) -> bool:
         return domain.frames > 0

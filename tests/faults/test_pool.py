@@ -23,8 +23,8 @@ def test_a_trial_that_hoards_host_memory_ends_in_a_simulator_limit_on_a_capped_w
     assert deaths == []
     assert (result.outcome, result.verdict, result.error) == ("simulator-limit", "limit", None), \
         result.cause
-    assert result.cause == ("simulator limit: the host refused memory in process "
-                            "insmod hoard (kernel)")
+    # where the host said no depends on how much the forked worker already holds
+    assert result.cause.startswith("simulator limit: the host refused memory"), result.cause
 
 
 def test_worker_pools_yield_every_batch_once():
