@@ -101,6 +101,11 @@ class Kernel:
         self.kernel_owner = self.machine.pages.new_owner("kernel heap")
         self.user_owner = self.machine.pages.new_owner("user")
         self.heap = Heap("kernel", self.mmu, self.machine.pages, self.kernel_owner)
+        # the kernel stack, set aside at boot beside the kernel's first pages (low memory, as
+        # the init task's stack sits in the kernel image)
+        self.stack_owner = self.machine.pages.new_owner("kernel stack")
+        self.kernel_stack = self.machine.pages.alloc(KERNEL_STACK_PAGES, self.stack_owner)
+        self.cpu.use_stack(self.kernel_stack, KERNEL_STACK_PAGES * PAGE_SIZE)
         #: every kmalloc heap (the kernel's, then each Nooks domain's while it lives): what the
         #: integrity sweep reads
         self.heaps: list[Heap] = [self.heap]
@@ -131,10 +136,6 @@ class Kernel:
         self.loader = ModuleLoader(self)
         if isolation is not None:
             self.isolation = isolation(self)
-        # set aside last, at the top of RAM, so that no other boot-time address moves
-        self.stack_owner = self.machine.pages.new_owner("kernel stack")
-        self.kernel_stack = self.machine.pages.alloc_high(KERNEL_STACK_PAGES, self.stack_owner)
-        self.cpu.use_stack(self.kernel_stack, KERNEL_STACK_PAGES * PAGE_SIZE)
         self.events.add("boot", "kernel", f"mode={self.mode} seed={self.seed} "
                                           f"memory={memory // 1024} KiB")
 
@@ -292,7 +293,8 @@ class Kernel:
             # not something the simulated kernel met
             raise self.limit(f"the host refused memory in {where} ({self.mmu.domain})")
         message = describe(exc)
-        self.events.add("oops", self.mmu.domain, f"{where}: {message}")
+        bug = "kernel BUG: " if isinstance(exc, KernelBug) else ""   # as Linux prints a BUG()
+        self.events.add("oops", self.mmu.domain, f"{where}: {bug}{message}")
         if isinstance(exc, Watchdog):
             raise self.hang(f"{message} ({where})")
         if self.cpu.in_interrupt:
@@ -300,7 +302,6 @@ class Kernel:
         proc = self.current
         if proc is None:
             raise self.panic(f"Attempted to kill the idle task! {message} ({where})")
-        bug = "kernel BUG: " if isinstance(exc, KernelBug) else ""
         reason = f"killed by oops: {bug}{message}"
         proc.killed = reason
         # die(): spin_unlock_irq(&die_lock), so do_exit and the next process run with

@@ -80,6 +80,8 @@ OWNER_NOTES = {
     "kernel buffers": "socket buffers (skb) and the buffer cache",
     "user": "user processes' pages",
     "dma": "DMA regions lent to devices",
+    "kernel hash tables": "heads of the buffer-cache, dentry and inode hash chains",
+    "kernel stack": "the kernel's stack (driver frames and on-stack buffers, natively)",
     "other": "",
 }
 #: Colours of the write-permission view of one page table.
@@ -108,6 +110,8 @@ def owner_class(name: str) -> str:
         return "dma"
     if name in ("skb", "buffer cache"):
         return "kernel buffers"
+    if name.endswith(" hash"):
+        return "kernel hash tables"         # buffer, dentry and inode hash chains' heads
     if name.startswith("kernel "):
         return name                         # kernel text, kernel data...: their own colour
     return "other"

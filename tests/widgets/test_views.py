@@ -125,13 +125,19 @@ def test_the_write_permission_view_opens_on_the_drivers_domain_without_a_fault()
     assert view.table.value == "kernel" and "every page in use is writable" in view.legend.value
 
 
-def test_a_native_crash_marks_where_the_kernel_found_the_corruption(crash_case):
-    from nookslab.widgets import FaultPanel
-    panel = FaultPanel(extension="null", mode="native", seed=14, faults=("PTR",))
-    view = MemoryMap(panel.runs[0].kernel)
-    assert view.highlighted == 1
-    assert ("corruption found</b> at 0x00001018 by the kernel's integrity check: page 1"
-            in view.info.value)
+def test_corruption_the_native_kernel_finds_is_marked_where_it_found_it():
+    # WILD_STORE natively: the store lands in the red zone before the kernel's struct file;
+    # kfree's red-zone check (a BUG() that kills the program) names the address it found
+    from nookslab.exercises import WILD_STORE
+    from nookslab.faults.trial import execute
+    from nookslab.faults.types import CustomFault
+    result, kernel = execute("null", "native", 0, (CustomFault(WILD_STORE, "null_write"),))
+    assert result.outcome == "nonfatal" and "kernel BUG" in result.cause
+    addr = int(result.cause.split("red zone before ")[1].split()[0], 16)
+    view = MemoryMap(kernel)
+    assert view.highlighted == addr >> 12
+    assert (f"corruption found</b> at {addr:#010x} by the kernel's integrity check: "
+            f"page {addr >> 12}" in view.info.value)
 
 
 def test_the_memory_map_without_a_kernel_says_so():
