@@ -157,9 +157,13 @@ def table4(seed: int | None = None, json=None) -> int:
     import time
     from .performance import table4 as _table4
     t0 = time.perf_counter()
+    from .performance import crossing_breakdown
     table = _table4(seed=0 if seed is None else seed)
     print(table)
     print(f"  (table4() took {time.perf_counter() - t0:.1f} s of wall-clock)")
+    breakdown = crossing_breakdown(seed=0 if seed is None else seed)
+    print()
+    print(breakdown)
     if json is not None:
         Path(json).write_text(_json.dumps(table.to_dict(), indent=1))
     return 0

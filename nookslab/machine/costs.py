@@ -40,7 +40,9 @@ PAPER_CPU_HZ = 1_700_000_000
 #: Derived in nooks-facts.md section 3 from figure 8 (compile-local): (165 - 29.5) s of extra
 #: kernel time over 15.25 M XPCs = ~8.9 us per XPC all-inclusive; (127 - 5.5) s of extra TLB-miss
 #: time over 15.25 M XPCs = ~8 us per XPC of TLB refills. In nanoseconds.
+# CALIBRATION: xpc-cost (see nookslab/eval/calibration.py)
 DERIVED_XPC_NS = 8_900
+# CALIBRATION: xpc-cost (see nookslab/eval/calibration.py)
 DERIVED_TLB_NS = 8_000
 
 DOMAIN_SWITCHES = ("page_table", "pkey")
@@ -80,20 +82,27 @@ class CostModel:
     # --- networking (kernel/net), estimates of Linux 2.4 paths on a P4; chosen so e1000 bulk
     # streams cost the CPU about what SOSP'03 Table 4 reports natively (15-21%) ---
     # alloc_skb: the sk_buff head and data from their caches.
+    # CALIBRATION: network-path (see nookslab/eval/calibration.py)
     skb_alloc: int = 250
     # kfree_skb: destructor, return to the caches.
+    # CALIBRATION: network-path (see nookslab/eval/calibration.py)
     skb_free: int = 200
     # dev_queue_xmit: qdisc enqueue/dequeue and the call into the driver.
+    # CALIBRATION: network-path (see nookslab/eval/calibration.py)
     net_xmit: int = 350
     # netif_rx plus net_rx_action's per-packet share (backlog queue, protocol demux).
+    # CALIBRATION: network-path (see nookslab/eval/calibration.py)
     net_rx: int = 400
     # tcp_sendmsg + tcp_transmit_skb + ip_queue_xmit for one segment (headers, timers).
+    # CALIBRATION: network-path (see nookslab/eval/calibration.py)
     tcp_out: int = 1_100
     # ip_rcv + tcp_v4_rcv for one segment (lookup, ACK processing, queueing).
+    # CALIBRATION: network-path (see nookslab/eval/calibration.py)
     tcp_in: int = 800
     # ICMP echo handling or a raw socket delivery.
     icmp: int = 600
     # the socket layer's per-call work in sys_send/sys_recv (locks, wakeups), beyond the syscall.
+    # CALIBRATION: network-path (see nookslab/eval/calibration.py)
     sock_call: int = 400
 
     # ---- Nooks (SOSP'03 sections 4.3-4.4, figure 8) -------------------------------------------
@@ -101,11 +110,13 @@ class CostModel:
     # all-inclusive, ~8 us of it TLB misses (DERIVED_* above). Our split of that total:
     # Saving the caller's context, finding a domain stack, loading the page-table base (CR3):
     # estimate (a CR3 write is a few hundred cycles on a P4; the stack and frame work ~ as much).
+    # CALIBRATION: xpc-cost (see nookslab/eval/calibration.py)
     xpc_switch: int = 800
     # The TLB flush a CR3 load causes on the P4 plus the misses that refill it afterwards (figure
     # 8: 127 s of TLB handling, the dominant cost): a *full* refill. Estimate, ~7 us of the
     # derived ~8 us per crossing: the other ~1 us is the misses native code suffered anyway
     # (5.5 s natively). About the P4's 192 TLB entries (128 ITLB + 64 DTLB) x ~60 cycles a walk.
+    # CALIBRATION: xpc-cost (see nookslab/eval/calibration.py)
     xpc_tlb: int = 12_000
     # How the refill is charged. "flat": every crossing pays ``xpc_tlb``. "working_set": the
     # misses after a flush are the pages touched before the next one, so a crossing pays for
@@ -124,6 +135,7 @@ class CostModel:
     # hundred cycles apart that refill little, while figure 8 shows a full refill's worth of
     # misses per crossing there. So "flat" stays the default; its cost is too much CPU on the
     # network rows (each crossing pays a full refill), which the "working-set-tlb" what-if shows.
+    # CALIBRATION: tlb-model (see nookslab/eval/calibration.py)
     tlb_model: str = "flat"
     # One TLB miss: a hardware page walk hitting the cache on the P4, ~60 cycles (estimate;
     # 192 entries x 60 = ~11.5k cycles, about ``xpc_tlb``).

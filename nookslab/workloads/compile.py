@@ -30,10 +30,12 @@ MOUNT = "/mnt"
 # User-mode CPU cycles the "compiler" spends per source byte (about 425 KB/s at 1.7 GHz): an
 # estimate, chosen so that file-system crossings per second of user time come out near the
 # paper's (15.25 M XPCs over ~480 user seconds, Figure 8).
+# CALIBRATION: compile-crossings (see nookslab/eval/calibration.py)
 COMPILE_CYCLES_PER_BYTE = 4_000
 # Kernel time per source outside the file system: cpp, cc1 and as forked, exec'd and exited, with
 # their page faults. An estimate that makes kernel time about 1/16 of user time natively, the
 # paper's 29.5 s : 480 s (Figure 8).
+# CALIBRATION: compile-kernel-share (see nookslab/eval/calibration.py)
 EXEC_KERNEL_CYCLES = 1_000_000
 # "tar xzf": decompressing and copying, per byte (estimate).
 UNTAR_CYCLES_PER_BYTE = 20

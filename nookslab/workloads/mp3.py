@@ -31,6 +31,7 @@ FRAME_PCM = FRAME_SAMPLES * CHANNELS * SAMPLE_BYTES      # 4,608 bytes of PCM pe
 BITRATE = 128_000                # the paper's MP3 is 128 kbit/s (SOSP'03 section 5.3)
 #: CPU share of decoding, of real time. Calibrated so the whole native run is near Table 4's
 #: 4.8% CPU on the paper's 1.7 GHz Pentium 4 (the kernel's part is a few tenths of a percent).
+# CALIBRATION: mp3-cpu (see nookslab/eval/calibration.py)
 DECODE_SHARE = 0.047
 #: Fragments the player asks for: 4 x 4 KiB (SNDCTL_DSP_SETFRAGMENT's 0xMMMMSSSS).
 FRAGMENTS = 0x0004_000C

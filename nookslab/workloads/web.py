@@ -39,6 +39,7 @@ CONCURRENCY = 16                  # httperf connections kept open at once (withi
 DRAIN_SECONDS = 0.01              # after the deadline: let the requests in flight finish
 # Apache 2.0's user-level time per SPECweb99 request: the paper's 114 requests/s at 90.5% CPU on
 # a 1.7 GHz machine is ~13.5 M cycles per request, nearly all of it in user mode (estimate).
+# CALIBRATION: apache-request (see nookslab/eval/calibration.py)
 APACHE_USER_CYCLES = 13_000_000
 # SPECweb99's file-size classes (0.1-0.9 KB, 1-9 KB, 10-90 KB, 100-900 KB) and how often each
 # is requested (35%, 50%, 14%, 1%); we keep the largest class to its smallest file.

@@ -36,10 +36,15 @@ from .sock import CLOSED, SOCK, SOCKET, SS_LISTENING
 # socket's inode and the SYN queue work; release: tcp_close, the TIME_WAIT bucket, freeing the
 # sock; send/recv: lock_sock, iovec and skb accounting, checksumming; open: the path walk and
 # dentry-cache lookup; a kernel thread's context switch.
+# CALIBRATION: khttpd-request (see nookslab/eval/calibration.py)
 SOCK_ALLOC_CYCLES = 20_000
+# CALIBRATION: khttpd-request (see nookslab/eval/calibration.py)
 SOCK_RELEASE_CYCLES = 14_000
+# CALIBRATION: khttpd-request (see nookslab/eval/calibration.py)
 SOCK_MSG_CYCLES = 8_000
+# CALIBRATION: khttpd-request (see nookslab/eval/calibration.py)
 CONTEXT_SWITCH_CYCLES = 3_000
+# CALIBRATION: khttpd-request (see nookslab/eval/calibration.py)
 FILE_OPEN_CYCLES = 12_000
 
 
