@@ -6,7 +6,7 @@ runs, so ``nookslab --help`` stays fast and a part that is not built yet is repo
 instead of breaking every other command.
 
 Entry-point contract: the function takes keyword arguments, named after the options below
-(``seed``, ``trials``, ``workers``, ``json`` for ``reproduce``; ``extension``, ``faults``, ``mode``,
+(``seed``, ``trials``, ``workers``, ``json``, ``out`` for ``reproduce``; ``extension``, ``faults``, ``mode``,
 ``seed`` for ``trial``; ``submission``, ``json``, ``batch``, ``csv``, ``workers``,
 ``unsafe_no_sandbox``, ``gradescope_bundle`` for ``grade``).
 It receives only the options the user gave and its signature accepts; it returns an exit status
@@ -80,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--workers", type=_positive, metavar="W", help="worker processes")
     rep.add_argument("--json", type=Path, metavar="PATH",
                      help="also write the results as JSON; for 'all', a folder for TARGET.json files")
+    rep.add_argument("--out", type=Path, metavar="DIR",
+                     help="also write each table as CSV and JSON, each figure as PNG, and an "
+                          "index.html showing them beside the paper's, into DIR (created if "
+                          "missing; 'all' fills one folder)")
 
     trial = sub.add_parser(
         "trial", help="tell the story of one fault-injection trial",
@@ -205,7 +209,14 @@ def _given(args: argparse.Namespace, names: tuple[str, ...]) -> dict:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    options = _given(args, ("seed", "trials", "workers", "json"))
+    options = _given(args, ("seed", "trials", "workers", "json", "out"))
+    if "out" in options:
+        from .eval.outputs import OutputFolder
+        try:
+            options["out"] = OutputFolder(options["out"])
+        except ValueError as exc:
+            print(f"nookslab reproduce: {exc}", file=sys.stderr)
+            return 2
     if args.target != "all":
         return _call(f"reproduce {args.target}", REPRODUCE[args.target], options)
 

@@ -85,6 +85,22 @@ class FigureTable:
     def __str__(self) -> str:
         return "\n".join(self.lines())
 
+    def table(self):
+        """The figure's numbers as a :class:`~nookslab.eval.tables.Table` (for CSV and JSON):
+        per extension, our totals, the paper's totals, each with its share of trials."""
+        from .tables import Table
+
+        def cells(label, trials, native, nooks):
+            pct = (lambda v: "-" if v is None or not trials else f"{100 * v / trials:.1f}")
+            fmt = (lambda v: "-" if v is None else str(v))
+            return [label, trials, fmt(native), fmt(nooks), pct(native), pct(nooks)]
+        rows = [cells(r.extension, r.trials, r.native, r.nooks) for r in self.rows]
+        rows.append(cells("ours (all)", self.trials, self.total("native"), self.total("nooks")))
+        rows.append(cells("paper (all)", self.paper_trials, self.paper_native, self.paper_nooks))
+        notes = [line.strip() for line in self.lines() if line.strip().startswith("note:")]
+        return Table(["extension", "trials", "native", "nooks", "native %", "nooks %"], rows,
+                     self.title, notes)
+
     def to_dict(self) -> dict:
         return {"outcome": self.outcome, "rows": [asdict(r) for r in self.rows],
                 "ours": {"trials": self.trials, "native": self.total("native"),
@@ -106,7 +122,7 @@ class FigureTable:
                  f"<tr><th>paper</th><td>{self.paper_trials}</td><td>{self.paper_native}</td>"
                  f"<td>{self.paper_nooks}</td></tr>")
         if self.excluded:
-            note = ", ".join(f"{n} {kind}" for kind, n in self.excluded)
+            note = ", ".join(f"{where} {n} {o}" for where, o, n in self.excluded)
             body += (f"<tr><td colspan='4'>not in the figure: {html.escape(note)} (runs stopped "
                      f"by the simulator)</td></tr>")
         return (f"<table class='nookslab-figure'><caption>{html.escape(self.title)}</caption>"

@@ -149,6 +149,22 @@ class Table4:
         lines.extend(self.notes())
         return "\n".join(lines)
 
+    def table(self):
+        """Table 4 as a :class:`~nookslab.eval.tables.Table` (for CSV and JSON), each of our
+        cells with its mark (``*`` calibrated, ``~`` fitted), the notes below."""
+        from .tables import Table
+        rows = []
+        for r in self.rows:
+            p, m = r.paper, r.mark
+            rows.append([r.benchmark, r.extension, f"{r.xpc_rate:.0f}{m('xpc_rate')}",
+                         p["xpc_rate"],
+                         f"{r.relative_performance:.3f}{m('relative_performance')}",
+                         p["relative_performance"], f"{r.cpu_native:.3f}{m('cpu_native')}",
+                         p["cpu_native"], f"{r.cpu_nooks:.3f}{m('cpu_nooks')}", p["cpu_nooks"]])
+        return Table(["benchmark", "extension", "XPC/s", "paper XPC/s", "relative performance",
+                      "paper relative performance", "CPU native", "paper CPU native",
+                      "CPU nooks", "paper CPU nooks"], rows, self.title, self.notes())
+
     def notes(self) -> list[str]:
         """The legend of the marks, and each calibration the rows depend on (with its source)."""
         from .calibration import LEGEND

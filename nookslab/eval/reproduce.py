@@ -16,6 +16,22 @@ from pathlib import Path
 from . import paper
 
 
+def _folder(out):
+    """The :class:`~nookslab.eval.outputs.OutputFolder` for ``out`` (None: no files)."""
+    if out is None:
+        return None
+    from .outputs import OutputFolder
+    return out if isinstance(out, OutputFolder) else OutputFolder(out)
+
+
+def _axes(ncols: int = 1, size=(7, 4)):
+    """A new matplotlib figure and its axes, outside pyplot (no backend is touched)."""
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=size)
+    axes = [fig.add_subplot(1, ncols, i + 1) for i in range(ncols)]
+    return fig, axes if ncols > 1 else axes[0]
+
+
 def fault_extensions() -> tuple[str, ...]:
     """The paper's five fault-injection extensions that are built (with a workload)."""
     from ..faults.trial import check_extension
@@ -41,7 +57,8 @@ def campaign_result(trials: int, seed: int, workers: int, extensions: tuple, mod
     return campaign.run_with_workers(workers, progress=sys.stderr.isatty())
 
 
-def _figure(outcome: str, trials, seed, workers, json) -> int:
+def _figure(outcome: str, trials, seed, workers, json, out=None) -> int:
+    folder = _folder(out)
     trials = paper.TRIALS_PER_EXTENSION if trials is None else trials
     seed = 0 if seed is None else seed
     workers = workers or min(2, os.cpu_count() or 1)
@@ -82,28 +99,35 @@ def _figure(outcome: str, trials, seed, workers, json) -> int:
     errors = result.simulator_errors()
     limits = result.simulator_limits()
     print(f"  simulator errors: {len(errors)}; simulator limits (not in the figure): {len(limits)}")
+    data = dict(table.to_dict(), campaign=result.config, **extra,
+                simulator_errors=len(errors), simulator_limits=len(limits))
     if json is not None:
-        data = dict(table.to_dict(), campaign=result.config, **extra,
-                    simulator_errors=len(errors), simulator_limits=len(limits))
         Path(json).write_text(_json.dumps(data, indent=1))
+    if folder is not None:
+        name = "fig6" if outcome == "crash" else "fig7"
+        folder.table(name, name, table.table(), data)
+        fig, ax = _axes()
+        table.plot(ax=ax)
+        folder.figure(name, f"{name}-bars", fig, f"{table.title}: % of trials, ours and paper's")
     return 0
 
 
 def fig6(trials: int | None = None, seed: int | None = None, workers: int | None = None,
-         json=None) -> int:
+         json=None, out=None) -> int:
     """Figure 6: system crashes, native vs Nooks, ours beside the paper's totals."""
-    return _figure("crash", trials, seed, workers, json)
+    return _figure("crash", trials, seed, workers, json, out)
 
 
 def fig7(trials: int | None = None, seed: int | None = None, workers: int | None = None,
-         json=None) -> int:
+         json=None, out=None) -> int:
     """Figure 7: non-fatal extension failures, ours beside the paper's totals."""
-    return _figure("nonfatal", trials, seed, workers, json)
+    return _figure("nonfatal", trials, seed, workers, json, out)
 
 
-def manual(seed: int | None = None, json=None) -> int:
+def manual(seed: int | None = None, json=None, out=None) -> int:
     """The manually injected bugs (SOSP'03 section 5.1): each should be detected and recovered."""
     from .manual import manual_bugs, run_manual
+    folder = _folder(out)
     if "nooks" not in _modes():
         print("manual bugs: the nooks configuration is not built yet; nothing to show "
               "(this experiment checks that Nooks detects and recovers each bug)")
@@ -123,13 +147,20 @@ def manual(seed: int | None = None, json=None) -> int:
                   f"{row['detected']} recovered={row['recovered']} ({row['nooks']})")
     if json is not None:
         Path(json).write_text(_json.dumps(rows, indent=1))
+    if folder is not None:
+        from .tables import Table
+        folder.table("manual", "manual", Table(
+            ["extension", "bug", "native", "nooks detected", "nooks recovered", "nooks"],
+            [[r["extension"], r["bug"], r["native"], r["detected"], r["recovered"], r["nooks"]]
+             for r in rows], "Manually injected bugs (paper: all detected and recovered)"), rows)
     return 0
 
 
-def vfat(trials: int | None = None, seed: int | None = None, json=None) -> int:
+def vfat(trials: int | None = None, seed: int | None = None, json=None, out=None) -> int:
     """Share of VFAT recoveries that leave lost or corrupt files on disk (fsck errors, or
     accepted updates dropped), without and with sync-before-release."""
     from .manual import vfat_available, vfat_recovery_damage
+    folder = _folder(out)
     reason = vfat_available()
     if reason:
         print(f"vfat recovery errors: not available yet ({reason})")
@@ -149,10 +180,30 @@ def vfat(trials: int | None = None, seed: int | None = None, json=None) -> int:
               f"{counts['lost_updates']}); paper {paper.VFAT_CORRUPTION[key]:.0%}")
     if json is not None:
         Path(json).write_text(_json.dumps(out, indent=1))
+    if folder is not None:
+        from .tables import Table
+        rows = [[key.replace("_", " "), c["recoveries"], c["damaged"], c["fsck_errors"],
+                 c["lost_updates"], "-" if c["share"] is None else f"{c['share']:.2f}",
+                 f"{paper.VFAT_CORRUPTION[key]:.2f}"] for key, c in out.items()]
+        folder.table("vfat", "vfat", Table(
+            ["policy", "recoveries", "damaged", "fsck errors", "dropped updates", "share damaged",
+             "paper share"], rows, "VFAT recoveries that left lost or corrupt files"), out)
+        fig, ax = _axes(size=(5, 3.5))
+        keys = list(out)
+        ours = [100 * (out[k]["share"] or 0) for k in keys]
+        theirs = [100 * paper.VFAT_CORRUPTION[k] for k in keys]
+        xs = range(len(keys))
+        ax.bar([x - 0.2 for x in xs], ours, 0.4, label="nookslab")
+        ax.bar([x + 0.2 for x in xs], theirs, 0.4, label="paper (SOSP'03)")
+        ax.set_xticks(list(xs), [k.replace("_", " ") for k in keys])
+        ax.set_ylabel("% of recoveries leaving damage")
+        ax.set_ylim(0, 100)
+        ax.legend()
+        folder.figure("vfat", "vfat-bars", fig, "VFAT recoveries leaving damage, ours and paper's")
     return 0
 
 
-def table4(seed: int | None = None, json=None) -> int:
+def table4(seed: int | None = None, json=None, out=None) -> int:
     """Table 4: relative performance, XPC rate and CPU per benchmark, ours beside the paper's."""
     import time
     from .performance import table4 as _table4
@@ -166,21 +217,38 @@ def table4(seed: int | None = None, json=None) -> int:
     print(breakdown)
     if json is not None:
         Path(json).write_text(_json.dumps(table.to_dict(), indent=1))
+    folder = _folder(out)
+    if folder is not None:
+        folder.table("table4", "table4", table.table(), table.to_dict())
+        folder.table("table4", "table4-receive-stream-xpcs", breakdown)
+        fig, ax = _axes(size=(6, 4))
+        table.plot(ax=ax)
+        folder.figure("table4", "table4-plot", fig,
+                      "Table 4: relative performance against XPC rate, ours and paper's")
     return 0
 
 
-def table2(json=None) -> int:
+def table2(json=None, out=None) -> int:
     """Table 2: non-comment lines per Nooks component of nookslab, and figure 5's sharing."""
     from .loc import table2 as _table2
     table = _table2()
     print(table)
     if json is not None:
         Path(json).write_text(_json.dumps(table.to_dict(), indent=1))
+    folder = _folder(out)
+    if folder is not None:
+        from .tables import Table
+        data = table.to_dict()
+        rows = [[c, v["ours"], v["paper"]] for c, v in data["rows"].items()]
+        rows.append(["total", data["total"], data["paper_total"]])
+        folder.table("table2", "table2", Table(["component", "nookslab lines", "paper lines"],
+                                               rows, "Table 2: lines of code per component"),
+                     data)
     return 0
 
 
 def shadow(trials: int | None = None, seed: int | None = None, workers: int | None = None,
-           json=None) -> int:
+           json=None, out=None) -> int:
     """Beyond Nooks: restart vs shadow drivers on the same faults, and Table 1's approaches as
     configurations (crashes, noticed recoveries, relative performance, CPU). With ``json``, the two
     plots are written beside it as PNG files."""
@@ -207,18 +275,26 @@ def shadow(trials: int | None = None, seed: int | None = None, workers: int | No
           f"{workers} worker(s))")
     errors = result.simulator_errors()
     print(f"  simulator errors: {len(errors)}; simulator limits: {len(result.simulator_limits())}")
+    data = {"comparison": comparison.to_dict(),
+            "recoveries": {f"{e}/{m}": c for (e, m), c in result.recovery_counts().items()}}
     if json is not None:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
         path = Path(json)
-        path.write_text(_json.dumps({"comparison": comparison.to_dict(),
-                                     "recoveries": {f"{e}/{m}": c for (e, m), c in
-                                                    result.recovery_counts().items()}},
-                                    indent=1))
-        ax = plot_shadow(result)
-        ax.figure.savefig(path.with_suffix(".shadow.png"), dpi=100)
-        fig = comparison.plot()
+        path.write_text(_json.dumps(data, indent=1))
+        fig, ax = _axes()
+        plot_shadow(result, ax=ax)
+        fig.savefig(path.with_suffix(".shadow.png"), dpi=100)
+        fig, axes = _axes(3, size=(14, 4))
+        comparison.plot(axes=axes)
         fig.savefig(path.with_suffix(".approaches.png"), dpi=100)
-        plt.close("all")
+    folder = _folder(out)
+    if folder is not None:
+        folder.table("shadow", "shadow-approaches", comparison.table(), data)
+        fig, ax = _axes()
+        plot_shadow(result, ax=ax)
+        folder.figure("shadow", "shadow-restart-vs-shadow", fig,
+                      "Recoveries the application noticed: restart vs shadow drivers")
+        fig, axes = _axes(3, size=(14, 4))
+        comparison.plot(axes=axes)
+        folder.figure("shadow", "shadow-approaches", fig,
+                      "Table 1's approaches on the same faults and benchmarks")
     return 0
