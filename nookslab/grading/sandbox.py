@@ -171,6 +171,7 @@ class Sandbox:
             hidden.add(Path("/autograder"))
         hidden.update(a for p in needed if (a := _unreachable_ancestor(p)) is not None)
         tmp = Path("/tmp")  # already a private tmpfs: what is under it is hidden unless bound back
+        mounted = {tmp}  # what is covered inside: a needed path under one is bound back into it
         for path in sorted(hidden | set(needed), key=lambda p: (len(p.parts), str(p))):
             shown_again = any(n != path and _is_under(path, n) for n in needed)
             if path in hidden and path != tmp and (not _is_under(path, tmp) or shown_again):
@@ -178,8 +179,11 @@ class Sandbox:
                     args += ["--perms", "0755", "--tmpfs", str(path)]
                 else:
                     args += ["--ro-bind", "/dev/null", str(path)]
-            covers = [h for h in hidden | {tmp} if h != path and _is_under(path, h)]
+                mounted.add(path)
+            covers = [h for h in mounted if h != path and _is_under(path, h)]
             if path in needed and covers:
+                # every folder from the innermost cover down is made enterable (a 0700 folder in
+                # /tmp such as mktemp's, hidden by the private /tmp, would otherwise be root's 0700)
                 args += _folders_between(max(covers, key=lambda h: len(h.parts)), path)
                 args += ["--ro-bind", str(path), str(path)]
         args += _folders_between(Path("/tmp"), self.ipc) + ["--bind", str(self.ipc), str(self.ipc)]

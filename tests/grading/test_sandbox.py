@@ -24,9 +24,12 @@ def test_the_sandbox_hides_the_checkout_and_puts_back_only_the_package():
     finally:
         box.close()
     text = " ".join(args)
-    assert f"--tmpfs {ROOT} " in text and f"--tmpfs {solutions} " in text
     assert f"--ro-bind {PACKAGE} {PACKAGE}" in text
-    assert text.index(f"--tmpfs {ROOT} ") < text.index(f"--ro-bind {PACKAGE} {PACKAGE}")
+    if Path("/tmp") in ROOT.parents:  # a checkout in /tmp is hidden by the private /tmp already
+        assert f"--tmpfs {ROOT} " not in text and f" {solutions} " not in text
+    else:
+        assert f"--tmpfs {ROOT} " in text and f"--tmpfs {solutions} " in text
+        assert text.index(f"--tmpfs {ROOT} ") < text.index(f"--ro-bind {PACKAGE} {PACKAGE}")
     assert "--unshare-net" in text and "--unshare-pid" in text and "--die-with-parent" in text
     assert "--new-session" in text and "--clearenv" in text and "--ro-bind / /" in text
     assert f"--bind {box.ipc} {box.ipc}" in text  # the kernel's sockets, and nothing else writable
@@ -120,3 +123,20 @@ def test_a_package_under_tmp_is_bound_back_into_the_private_tmp(monkeypatch, tmp
     assert f"--ro-bind {package} {package}" in text
     assert f"--tmpfs {tmp_path} " not in text  # under the private /tmp already
     assert text.index(f"--ro-bind {package} ") < text.index(f"--tmpfs {solutions}")
+
+
+def test_a_venv_in_a_private_folder_under_tmp_is_reachable_by_the_sandbox_uid(monkeypatch, tmp_path):
+    """CI's venv lives in mktemp's 0700 folder: every folder down to it must be enterable inside."""
+    private = tmp_path / "tmp.ci"
+    venv = private / "venv" / "lib"
+    venv.mkdir(parents=True)
+    os.chmod(private, 0o700)
+    monkeypatch.setattr(sandbox, "needed_paths", lambda: [venv])
+    box = Sandbox()
+    try:
+        text = " ".join(a for a in box.bwrap_args() if not isinstance(a, dict))
+    finally:
+        box.close()
+    for folder in (tmp_path, private, private / "venv"):
+        assert f"--perms 0755 --dir {folder} " in text, folder
+    assert text.index(f"--dir {private} ") < text.index(f"--ro-bind {venv} {venv}")

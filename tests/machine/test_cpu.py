@@ -68,9 +68,13 @@ def test_frames_and_local_arrays_take_room_below_the_stack_pointer_until_the_sta
     assert (cpu.sp, cpu.stack_base, cpu.stack_top) == (0, 0, 0)
 
 
-def test_a_booted_kernel_keeps_its_stack_at_the_top_of_ram():
+def test_a_booted_kernel_keeps_its_stack_in_low_memory_with_its_first_pages():
     import nookslab
+    from nookslab.kernel.kernel import KERNEL_STACK_PAGES
+    from nookslab.machine.memory import PAGE_SIZE
     k = nookslab.boot(mode="native", seed=0)
-    top = k.machine.memory.size
-    assert (k.cpu.stack_base, k.cpu.stack_top, k.cpu.sp) == (top - 8192, top, top)
-    assert k.machine.pages.owner_names[int(k.machine.pages.owner[-1])] == "kernel stack"
+    base, top = k.cpu.stack_base, k.cpu.stack_top
+    assert top - base == KERNEL_STACK_PAGES * PAGE_SIZE and k.cpu.sp == top
+    assert top <= k.machine.memory.size // 4  # beside the kernel's first pages, not at the top of RAM
+    page = base // PAGE_SIZE
+    assert k.machine.pages.owner_names[int(k.machine.pages.owner[page])] == "kernel stack"
