@@ -22,7 +22,7 @@ from ..nooks.approaches import APPROACHES
 # The comparison lives in its own module; its names stay importable from here.
 from .comparison import (FIVE, COLUMNS, Comparison, ComparisonRow,  # noqa: F401
                          compare, comparison_campaign, performance_and_cpu, relative_performance)
-from .tables import Table
+from .tables import ShownAsTable, Table
 
 #: What each protection model claims to contain (SOSP'03 section 5, Table 1; see
 #: nookslab/nooks/approaches.py): the fault types whose *crashes* it is built to turn into a
@@ -193,7 +193,7 @@ def plot_shadow(result, ax=None):
 
 # -- 3. fault type x approach --------------------------------------------------------------------
 @dataclass
-class FaultMatrix:
+class FaultMatrix(ShownAsTable):
     """Crashes per (fault type, configuration) from single-fault trials, and the claims."""
 
     types: list
@@ -219,15 +219,6 @@ class FaultMatrix:
                       "type's crashes (CLAIMS in nookslab.eval.beyond)."],
                      align="l" + "r" * (len(columns) - 1))
 
-    def __str__(self) -> str:
-        return str(self.table())
-
-    def _repr_html_(self) -> str:
-        return self.table()._repr_html_()
-
-    def _repr_pretty_(self, printer, cycle) -> None:
-        # IPython's text/plain: what print shows, not the dataclass's field dump
-        printer.text(str(self))
 
 
 def fault_matrix(trials: int = 10, seed: int = 0, extensions=("e1000", "sb"),

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 
 from ..nooks.approaches import APPROACHES, DESCRIPTIONS
 from . import paper
-from .tables import Table
+from .tables import ShownAsTable, Table
 
 FIVE = ("sb", "e1000", "pcnet32", "vfat", "khttpd")
 
@@ -83,7 +83,7 @@ COLUMNS = (
 
 
 @dataclass
-class Comparison:
+class Comparison(ShownAsTable):
     """Crashes, non-fatal failures, noticed recoveries, relative performance and CPU per mode."""
 
     rows: list
@@ -128,16 +128,6 @@ class Comparison:
                 cells += [f"{r.performance[b]:.2f}", "-" if cpu is None else f"{cpu:.0%}"]
             rows.append(cells)
         return Table(columns, rows, self.title, list(COLUMNS))
-
-    def __str__(self) -> str:
-        return str(self.table())
-
-    def _repr_html_(self) -> str:
-        return self.table()._repr_html_()
-
-    def _repr_pretty_(self, printer, cycle) -> None:
-        # IPython's text/plain: what print shows, not the dataclass's field dump
-        printer.text(str(self))
 
     def plot(self, axes=None):
         """Three panels per configuration: what the faults did (crashes, recoveries the

@@ -58,6 +58,20 @@ class Table:
         printer.text(str(self))
 
 
+class ShownAsTable:
+    """For a result whose ``table()`` is how it prints, in a notebook and with ``print``."""
+
+    def __str__(self) -> str:
+        return str(self.table())
+
+    def _repr_html_(self) -> str:
+        return self.table()._repr_html_()
+
+    def _repr_pretty_(self, printer, cycle) -> None:
+        # IPython's text/plain: what print shows, not a dataclass's field dump
+        printer.text(str(self))
+
+
 def html_table(columns, rows, title: str = "", notes=(), align: str = "") -> str:
     """An HTML table (escaped) with a caption and notes below it."""
     def cell(tag, text, a):

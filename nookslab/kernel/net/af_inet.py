@@ -167,15 +167,19 @@ class AfInetFunctions:
 
     def sock_send(self, sock: int, data: bytes, timeout: float = 0.1) -> int:
         """Queue all of ``data`` (sleeping while the send buffer is full); bytes sent or -errno."""
+        return self._locked(sock, timeout, errno.ETIMEDOUT, self._send_locked, data)
+
+    def _locked(self, sock: int, timeout: float, busy: int, body, arg):
+        """``body(sk, arg, timeout)`` on a connected socket, holding its lock (-``busy`` if it
+        stays held past ``timeout``)."""
         sk = self.sk_of(sock)
         k = self.k
-        m = k.mmu
-        if not m.ld32(sk + SOCK.daddr):
+        if not k.mmu.ld32(sk + SOCK.daddr):
             return -errno.ENOTCONN
         k.charge(k.cost.sock_call)
         if not self.lock_sock(sk, timeout):
-            return -errno.ETIMEDOUT
-        ret = self._send_locked(sk, data, timeout)
+            return -busy
+        ret = body(sk, arg, timeout)
         self.release_sock(sk)
         return ret
 
@@ -202,17 +206,7 @@ class AfInetFunctions:
 
     def sock_recv(self, sock: int, n: int, timeout: float = 0.1):
         """Up to ``n`` bytes (sleeping for at least one); b"" at end of stream; or -errno."""
-        sk = self.sk_of(sock)
-        k = self.k
-        m = k.mmu
-        if not m.ld32(sk + SOCK.daddr):
-            return -errno.ENOTCONN
-        k.charge(k.cost.sock_call)
-        if not self.lock_sock(sk, timeout):
-            return -errno.EAGAIN
-        ret = self._recv_locked(sk, n, timeout)
-        self.release_sock(sk)
-        return ret
+        return self._locked(sock, timeout, errno.EAGAIN, self._recv_locked, n)
 
     def _recv_locked(self, sk: int, n: int, timeout: float):
         k = self.k
