@@ -122,7 +122,7 @@ def _alone(tasks: list, fn: Callable, memory_cap: int | None, deaths: list,
                 codes = [c for c in _exit_codes(processes) if c]
                 pool.shutdown(wait=True, cancel_futures=True)
                 pool = None
-            detail = (f"the worker process running this trial died, alone in a fresh worker too"
+            detail = ("the worker process running this trial died, alone in a fresh worker too"
                       + (f" (exit code {codes[-1]})" if codes else ""))
             deaths.append({"where": "alone", "task": task, "exit_codes": codes})
             if lost is not None:

@@ -337,6 +337,9 @@ def _classify(kernel, workload, first, second, base) -> TrialResult:
         if kernel.verdict.kind == "limit":
             return TrialResult(**common, outcome=SIMULATOR_LIMIT, cause=kernel.verdict.cause,
                                verdict="limit")
+        if kernel.verdict.kind == "error":     # the simulator's own code failed (a bug of ours)
+            return TrialResult(**common, outcome="simulator-error", cause=kernel.verdict.cause,
+                               error=kernel.verdict.cause, verdict="error")
         return TrialResult(**common, outcome="crash", cause=str(kernel.verdict),
                            verdict=kernel.verdict.kind)
     restored = recovered and second.ok

@@ -18,9 +18,13 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .markers import INTEGRITY_MARK, INTEGRITY_OK, RESET_MARK
 from .policy import bound_names, check_answer
+
+if TYPE_CHECKING:
+    import nbformat
 
 ANSWER_TAG = "answer"
 CHECK_TAG = "check"

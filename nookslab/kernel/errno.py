@@ -1,6 +1,7 @@
 """Linux error numbers, returned negated (``return -errno.ENOMEM``)."""
 EPERM = 1
 ENOENT = 2
+ESRCH = 3
 EIO = 5
 ENXIO = 6
 EBADF = 9

@@ -24,7 +24,7 @@ from .heap import Heap
 from .irq import TIMER_IRQ, IrqSubsystem
 from .mm import MemorySubsystem
 from .module import Linker, Module, ModuleLoader
-from .panic import KernelBug, KernelPanic, ProcessKilled, SystemDead, Verdict
+from .panic import KernelBug, KernelPanic, ProcessKilled, SystemDead, Verdict, simulator_bug
 from .process import MM_MAGIC, MM_STRUCT, USER_PAGES, Process, do_exit
 from .symbols import SymbolTable
 from .sync import SyncSubsystem
@@ -292,6 +292,8 @@ class Kernel:
             # the host refused memory (a worker's address-space cap): a bound of the simulator,
             # not something the simulated kernel met
             raise self.limit(f"the host refused memory in {where} ({self.mmu.domain})")
+        if simulator_bug(exc):
+            raise self.simulator_error(exc, where)
         message = describe(exc)
         bug = "kernel BUG: " if isinstance(exc, KernelBug) else ""   # as Linux prints a BUG()
         self.events.add("oops", self.mmu.domain, f"{where}: {bug}{message}")
@@ -344,6 +346,12 @@ class Kernel:
         (``kind="limit"``), never passed off as something the simulated kernel met."""
         return self._die("limit", cause if cause.startswith("simulator limit")
                          else f"simulator limit: {cause}")
+
+    def simulator_error(self, exc: BaseException, where: str) -> KernelPanic:
+        """End the run on a bug of the simulator's own code (``kind="error"``): counted apart,
+        never passed off as an oops the simulated kernel met."""
+        text = str(exc).splitlines()[0] if str(exc) else ""
+        return self._die("error", f"simulator error in {where}: {type(exc).__name__}: {text}")
 
     def _die(self, kind: str, cause: str) -> KernelPanic:
         if self.verdict is None:

@@ -146,6 +146,9 @@ class XpcEngine:
             raise self.kernel.limit(f"the host refused memory in domain {domain.name}") from None
         except Exception as exc:                                   # noqa: BLE001 - the boundary
             from ..kernel.kernel import describe
+            from ..kernel.panic import simulator_bug
+            if simulator_bug(exc):     # the simulator's own code failed, not the extension
+                raise self.kernel.simulator_error(exc, f"domain {domain.name}") from None
             self._failed(domain, frame, "fault", describe(exc))
             return ABORTED
         finally:
