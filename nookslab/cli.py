@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         "grade", help="grade one notebook, or a folder of them",
         usage="nookslab grade SUBMISSION [--json] [--unsafe-no-sandbox]\n"
               "       nookslab grade --batch FOLDER --csv OUT.csv [--workers W] [--unsafe-no-sandbox]\n"
-              "       nookslab grade --gradescope-bundle DIR",
+              "       nookslab grade --gradescope-bundle DIR --notebook NAME",
         description="Grade a student's notebook against the solution, or a folder of them.",
     )
     grade.add_argument("submission", nargs="?", type=Path, metavar="SUBMISSION",
@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run students' code without the bubblewrap sandbox (as you!)")
     grade.add_argument("--gradescope-bundle", type=Path, metavar="DIR",
                        help="write a Gradescope autograder (setup.sh, run_autograder) into DIR")
+    grade.add_argument("--notebook", metavar="NAME",
+                       help="with --gradescope-bundle: the assignment, a graded notebook "
+                            "(e.g. 02-isolation)")
     # argparse cannot say "exactly one of" a positional and an option: checked after parsing.
     grade.set_defaults(check=lambda args: _check_grade_args(grade, args))
 
@@ -150,7 +153,12 @@ def _check_grade_args(parser: argparse.ArgumentParser, args: argparse.Namespace)
     if args.gradescope_bundle is not None:
         if args.submission is not None or args.batch is not None or args.json or args.csv:
             parser.error("--gradescope-bundle DIR goes alone")
+        if args.notebook is None:
+            parser.error("--gradescope-bundle DIR needs --notebook NAME: one Gradescope "
+                         "assignment grades one notebook")
         return
+    if args.notebook is not None:
+        parser.error("--notebook goes with --gradescope-bundle")
     if (args.submission is None) == (args.batch is None):
         parser.error("give either SUBMISSION or --batch FOLDER --csv OUT.csv")
     if args.batch is not None and args.csv is None:
@@ -253,7 +261,7 @@ def _trial(args: argparse.Namespace) -> int:
 
 def _grade(args: argparse.Namespace) -> int:
     return _call("grade", GRADE, _given(args, ("submission", "json", "batch", "csv", "workers",
-                                                "unsafe_no_sandbox", "gradescope_bundle")))
+                                                "unsafe_no_sandbox", "gradescope_bundle", "notebook")))
 
 
 def find_notebooks() -> Path | None:

@@ -26,16 +26,19 @@ simply call. The check cells therefore build those parameters in *grading mode*
 Outside a student's function nothing is switched off: the kernel, the checks' reference answers
 and every other notebook cell use the package's versions as usual.
 
-Which parts are switched off is the one piece of state here: a :class:`contextvars.ContextVar`
-(per thread and per asyncio task, never shared between two runs), kept inside a closure rather
-than as a module global, since the parts that receive a student's function receive no kernel
-to hold it.
+Which parts are switched off is the one piece of state here, kept inside a closure rather than
+as a module global (the parts that receive a student's function receive no kernel to hold it): a
+:class:`contextvars.ContextVar` for the calling thread, and a process-wide count of the student
+functions running, so a thread a student's function starts cannot call the package's own part
+either.
 """
 from __future__ import annotations
 
 import io
 import os
+import threading
 import types
+from collections import Counter
 from contextlib import redirect_stdout
 from contextvars import ContextVar
 
@@ -79,25 +82,33 @@ class _Discard(io.TextIOBase):
 
 def _switch():
     off: ContextVar[frozenset] = ContextVar("nookslab_graded_off", default=frozenset())
+    # ...and process-wide: a thread the student's function starts begins with an empty context,
+    # so the ContextVar alone would let that thread call the package's own version
+    running: Counter = Counter()
+    lock = threading.Lock()
     sink = _Discard()
-
-    def own(part: str) -> None:
-        """Called first by the package's own version of ``part``: raises :class:`SwitchedOff`
-        while a student's version of ``part`` is running under the checks."""
-        if part in off.get():
-            raise SwitchedOff(part)
 
     def switched_off(part: str) -> bool:
         """Whether the package's own ``part`` is switched off here and now."""
-        return part in off.get()
+        return part in off.get() or running[part] > 0
+
+    def own(part: str) -> None:
+        """Called first by the package's own version of ``part``: raises :class:`SwitchedOff`
+        while a student's version of ``part`` is running under the checks (in any thread)."""
+        if switched_off(part):
+            raise SwitchedOff(part)
 
     def run(part: str, fn, args, kwargs, settle):
         token = off.set(off.get() | {part})
+        with lock:
+            running[part] += 1
         try:
             with redirect_stdout(sink):
                 value = fn(*args, **kwargs)
                 return value if settle is None else settle(value)
         finally:
+            with lock:
+                running[part] -= 1
             off.reset(token)
 
     return own, switched_off, run

@@ -52,6 +52,26 @@ def test_the_packages_own_part_raises_while_the_students_runs_and_only_then():
     own("write_check")                                 # and it is on again afterwards
 
 
+def test_a_thread_the_students_function_starts_cannot_call_the_packages_own_part():
+    """A new thread starts with an empty context: the switch must hold there too (red team)."""
+    import threading
+    box = []
+
+    def in_thread(part):
+        try:
+            own(part)
+            box.append("ran the package's own part")
+        except SwitchedOff:
+            box.append("switched off")
+
+    fn = notebook("def f(part):\n    t = threading.Thread(target=in_thread, args=(part,))\n"
+                  "    t.start()\n    t.join()\n    return box[-1]",
+                  threading=threading, in_thread=in_thread, box=box)["f"]
+    assert student_part("collect", fn)("collect") == "switched off"
+    in_thread("collect")
+    assert box[-1] == "ran the package's own part"    # on again once the student's function returned
+
+
 def test_prints_of_the_students_function_do_not_show(capsys):
     fn = notebook("def f():\n    print('debug')\n    return 3")["f"]
     assert student_part("batch", fn)() == 3

@@ -1,15 +1,18 @@
-"""A Gradescope autograder for the graded notebooks: ``nookslab grade --gradescope-bundle DIR``.
+"""A Gradescope autograder for one graded notebook (one assignment):
+``nookslab grade --gradescope-bundle DIR --notebook 02-isolation``.
 
 :func:`write_bundle` writes into ``DIR`` what Gradescope's autograder contract asks for, and
 ``DIR/autograder.zip`` holding all of it (the one file an instructor uploads):
 
 ``setup.sh``        run once when Gradescope builds the image: installs bubblewrap with apt, makes a
                     venv in ``/autograder/venv`` and installs the package from the wheel beside it;
-``run_autograder``  run for each submission: grades every ``*.ipynb`` in
-                    ``/autograder/submission`` against ``solutions/`` and writes
+``run_autograder``  run for each submission: grades the one ``*.ipynb`` in
+                    ``/autograder/submission`` (the one named after the assignment, or the only
+                    one; several others score 0 with the reason) against the assignment's
+                    solution, whatever the submission's metadata says, and writes
                     ``/autograder/results/results.json`` in Gradescope's format
                     (``python -m nookslab.grading.bundle``, this module's :func:`main`);
-``nookslab-*.whl``  the package, built from this checkout; ``solutions/`` its solution notebooks.
+``nookslab-*.whl``  the package, built from this checkout; ``solutions/`` the assignment's solution.
 
 The grading runs in the same sandbox as ``nookslab grade`` (``/autograder`` hidden from the
 kernel). Where Gradescope's container cannot run bubblewrap, results.json says so and scores 0,
@@ -52,12 +55,15 @@ root="${{NOOKSLAB_AUTOGRADER:-/autograder}}"
 python="${{NOOKSLAB_AUTOGRADER_PYTHON:-$root/venv/bin/python}}"
 export PYTHONHASHSEED=0
 unset MPLBACKEND
-exec "$python" -m nookslab.grading.bundle --root "$root" --solutions "$root/source/solutions"{unsafe}
+exec "$python" -m nookslab.grading.bundle --root "$root" --solutions "$root/source/solutions" \
+    --notebook {notebook}{unsafe}
 """
 
 
-def write_bundle(folder: Path, *, unsafe: bool = False, wheel: Path | None = None) -> Path:
-    """Write the autograder into ``folder`` and return the zip to upload.
+def write_bundle(folder: Path, notebook: str, *, unsafe: bool = False,
+                 wheel: Path | None = None) -> Path:
+    """Write the autograder for one assignment, the graded notebook ``notebook`` (``02-isolation``),
+    into ``folder`` and return the zip to upload.
 
     ``wheel`` reuses a wheel already built (tests); otherwise one is built from the checkout with
     ``pip wheel``.
@@ -66,6 +72,10 @@ def write_bundle(folder: Path, *, unsafe: bool = False, wheel: Path | None = Non
     if root is None:
         raise RuntimeError("--gradescope-bundle needs a nookslab checkout (solutions/ and the "
                            "package's sources), not an installed copy")
+    choices = sorted(p.stem for p in (root / "solutions").glob("*.ipynb"))
+    if notebook not in choices:
+        raise ValueError(f"no graded notebook {notebook!r}: one Gradescope assignment grades one "
+                         f"of {', '.join(choices)}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("nookslab-*.whl"):
@@ -90,10 +100,10 @@ def write_bundle(folder: Path, *, unsafe: bool = False, wheel: Path | None = Non
     solutions = folder / "solutions"
     shutil.rmtree(solutions, ignore_errors=True)
     solutions.mkdir()
-    for notebook in sorted((root / "solutions").glob("*.ipynb")):
-        shutil.copy(notebook, solutions / notebook.name)
+    shutil.copy(root / "solutions" / f"{notebook}.ipynb", solutions / f"{notebook}.ipynb")
     (folder / "setup.sh").write_text(SETUP.format(wheel=wheel.name))
-    (folder / "run_autograder").write_text(RUN.format(unsafe=" --unsafe-no-sandbox" if unsafe else ""))
+    (folder / "run_autograder").write_text(RUN.format(
+        notebook=notebook, unsafe=" --unsafe-no-sandbox" if unsafe else ""))
     for script in ("setup.sh", "run_autograder"):
         path = folder / script
         path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
@@ -108,32 +118,33 @@ def write_bundle(folder: Path, *, unsafe: bool = False, wheel: Path | None = Non
     return zip_path
 
 
-def results_for(submission_dir: Path, solutions: Path, *, root: Path, unsafe: bool = False) -> dict:
-    """Gradescope's results for every notebook in ``submission_dir``."""
+def results_for(submission_dir: Path, solutions: Path, notebook: str, *, root: Path,
+                unsafe: bool = False) -> dict:
+    """Gradescope's results for the submission of the assignment ``notebook``: exactly one
+    notebook is graded, always against ``notebook``'s solution (never the one the submission's
+    metadata or file name names), so two copies or another assignment's notebook gain nothing."""
     from .sandbox import SandboxUnavailable
     from .score import grade
 
-    notebooks = sorted(submission_dir.rglob("*.ipynb"))
-    notebooks = [p for p in notebooks if ".ipynb_checkpoints" not in p.parts]
-    if not notebooks:
+    found = sorted(p for p in submission_dir.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    if not found:
         names = ", ".join(sorted(p.name for p in submission_dir.rglob("*") if p.is_file())) or "nothing"
         return {"score": 0, "output": "no .ipynb notebook in your submission (found: " + names
-                + "): upload your exercise notebook", "tests": []}
-    results: dict = {"score": 0.0, "tests": [], "output": ""}
-    said = []
-    for path in notebooks:
-        try:
-            report = grade(path, solutions=solutions, sandbox=not unsafe, hide=(root,))
-        except SandboxUnavailable as exc:
-            return {"score": 0, "output": f"the autograder cannot grade safely here: {exc}. "
-                    "Your instructor has to fix the autograder; nothing was graded.", "tests": []}
-        data = report.gradescope()
-        prefix = f"{path.name}: " if len(notebooks) > 1 else ""
-        results["score"] += data["score"]
-        results["tests"] += [dict(t, name=prefix + t["name"]) for t in data["tests"]]
-        said.append(prefix + data["output"])
-    results["output"] = "\n".join(said)
-    return results
+                + f"): upload your exercise notebook, {notebook}.ipynb", "tests": []}
+    named = [p for p in found if p.name == f"{notebook}.ipynb"]
+    if len(named) == 1 or len(found) == 1:
+        path = named[0] if len(named) == 1 else found[0]
+    else:
+        return {"score": 0, "tests": [], "output": f"{len(found)} notebooks in your submission "
+                f"({', '.join(p.name for p in found)}): upload one, {notebook}.ipynb; nothing "
+                "was graded"}
+    try:
+        report = grade(path, solutions / f"{notebook}.ipynb", sandbox=not unsafe, hide=(root,))
+    except SandboxUnavailable as exc:
+        return {"score": 0, "output": f"the autograder cannot grade safely here: {exc}. "
+                "Your instructor has to fix the autograder; nothing was graded.", "tests": []}
+    data = report.gradescope()
+    return {"score": data["score"], "tests": data["tests"], "output": data["output"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,9 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nookslab.grading.bundle")
     parser.add_argument("--root", type=Path, default=Path(os.environ.get("NOOKSLAB_AUTOGRADER", "/autograder")))
     parser.add_argument("--solutions", type=Path, required=True)
+    parser.add_argument("--notebook", required=True, help="the assignment: a graded notebook's name")
     parser.add_argument("--unsafe-no-sandbox", action="store_true")
     args = parser.parse_args(argv)
-    results = results_for(args.root / "submission", args.solutions, root=args.root,
+    results = results_for(args.root / "submission", args.solutions, args.notebook, root=args.root,
                           unsafe=args.unsafe_no_sandbox)
     out = args.root / "results" / "results.json"
     out.parent.mkdir(parents=True, exist_ok=True)

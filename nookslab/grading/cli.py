@@ -54,13 +54,17 @@ def grade_folder(folder: Path, out_csv: Path, workers: int = 2, **options) -> li
 
 
 def main(submission=None, json: bool = False, batch=None, csv=None, workers=None,
-         unsafe_no_sandbox: bool = False, gradescope_bundle=None) -> int:
+         unsafe_no_sandbox: bool = False, gradescope_bundle=None, notebook=None) -> int:
     """Entry point of ``nookslab grade``; returns 0 when grading ran (whatever the score)."""
     options = {"sandbox": not unsafe_no_sandbox}
     try:
         if gradescope_bundle is not None:
             from .bundle import write_bundle
-            zip_path = write_bundle(Path(gradescope_bundle), unsafe=unsafe_no_sandbox)
+            try:
+                zip_path = write_bundle(Path(gradescope_bundle), notebook, unsafe=unsafe_no_sandbox)
+            except ValueError as exc:
+                print(f"nookslab grade: {exc}", file=sys.stderr)
+                return 2
             print(f"wrote {gradescope_bundle} and {zip_path}: upload {zip_path.name} to Gradescope")
             return 0
         if unsafe_no_sandbox:

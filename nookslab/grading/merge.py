@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .markers import INTEGRITY_MARK, INTEGRITY_OK, RESET_MARK
-from .policy import bound_names, check_answer
+from .policy import bound_names, check_answer, module_names
 
 if TYPE_CHECKING:
     import nbformat
@@ -133,7 +133,17 @@ def _code(source: str, *, outputs=None, tag_list=(), count=1):
     return cell
 
 
-def _take_answer(ex: Exercise, theirs, reserved: set[str], policy: bool) -> tuple[str, str | None]:
+def lesson_modules(solution) -> set[str]:
+    """The names the notebook's own (non-answer) cells bind to modules (``nl``, ``np``...)."""
+    found: set[str] = set()
+    for cell in solution.cells:
+        if cell.get("cell_type") == "code" and not is_answer(cell):
+            found |= module_names(source_of(cell))
+    return found
+
+
+def _take_answer(ex: Exercise, theirs, reserved: set[str], policy: bool,
+                 modules: frozenset = frozenset()) -> tuple[str, str | None]:
     """The source to run for ``ex`` and, if the student's is not taken, why."""
     if theirs is None:
         return STUB, f"the answer cell for {ex.id} is missing from the submission: scored 0"
@@ -146,7 +156,7 @@ def _take_answer(ex: Exercise, theirs, reserved: set[str], policy: bool) -> tupl
         return STUB, (f"the answer cell for {ex.id} is {len(text)} characters long; an answer may "
                       f"have {MAX_ANSWER_CHARS}: refused: scored 0")
     if policy and text.strip() != STUB:
-        broken = check_answer(text, allow=ex.allow, reserved=reserved)
+        broken = check_answer(text, allow=ex.allow, reserved=reserved, modules=modules)
         if broken:
             more = len(broken) - SHOWN_REFUSALS
             return STUB, "\n".join(
@@ -176,6 +186,7 @@ def merge(solution, submission, *, stub_exercises=(), policy: bool = True) -> Me
     stub_exercises = set(stub_exercises)
     exercises = exercises_of(solution)
     reserved = reserved_names(solution)
+    modules = frozenset(lesson_modules(solution))
     student_cells = [c for c in submission.get("cells", []) if c.get("cell_type") == "code"]
     by_id = {c.get("id"): c for c in student_cells if c.get("id")}
     student_answers = [c for c in student_cells if is_answer(c)]
@@ -201,7 +212,7 @@ def merge(solution, submission, *, stub_exercises=(), policy: bool = True) -> Me
             if theirs is None and answer_index < len(student_answers):
                 theirs = student_answers[answer_index]
             answer_index += 1
-            text, why = _take_answer(ex, theirs, reserved[ex.id], policy)
+            text, why = _take_answer(ex, theirs, reserved[ex.id], policy, modules)
             if why is not None:
                 merged.refused[ex.id] = why
             new.source = STUB if ex.id in stub_exercises else text
@@ -226,3 +237,24 @@ def merge(solution, submission, *, stub_exercises=(), policy: bool = True) -> Me
     for i, cell in enumerate(out.cells):  # fresh, unique ids: nothing of the student's survives
         cell["id"] = f"graded-{i}"
     return merged
+
+
+def policy_report(path) -> list[str]:
+    """Check the answer cells of the notebook at ``path`` against the answer-cell policy, running
+    nothing (a student's check before submitting: no root, no sandbox). Its own lesson cells stand
+    in for the solution's; one line per answer: ``ex1: ok`` or the rules it breaks."""
+    import nbformat
+    notebook = nbformat.read(path, as_version=4)
+    modules = frozenset(lesson_modules(notebook))
+    lesson = set().union(*(bound_names(source_of(c)) for c in notebook.cells
+                           if c.get("cell_type") == "code" and not is_answer(c)))
+    lines = []
+    for ex, cell in zip(exercises_of(notebook), (c for c in notebook.cells if is_answer(c))):
+        text = source_of(cell)
+        if text.strip() == STUB:
+            lines.append(f"{ex.id}: not answered yet (the stub is still there)")
+            continue
+        broken = check_answer(text, allow=ex.allow, reserved=lesson, modules=modules)
+        lines.append(f"{ex.id}: ok" if not broken else
+                     "\n".join([f"{ex.id}: refused (it would score 0):"] + [f"  {r}" for r in broken]))
+    return lines or ["no answer cells (tagged 'answer') in this notebook"]

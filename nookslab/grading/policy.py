@@ -17,16 +17,22 @@ The rules (each :class:`Refusal` names one):
                   ``open``, ``exec``, ``eval``, ``setattr``... (:data:`FORBIDDEN_NAMES`);
 ``dunder``        no ``__names__`` at all, as a name, an attribute, a method (``__init__``
                   excepted) or inside a string (``getattr(x, "__class__")``, ``"{0.__class__}"``);
-``attribute``     no attributes that reach files, pickles, frames or global settings
+``attribute``     no attributes that reach files, pickles, frames, threads or global settings
                   (:data:`FORBIDDEN_ATTRIBUTES`, e.g. ``np.load``, ``np.set_printoptions``,
-                  ``gen.gi_frame``), no ``_private`` attribute of something the answer did not
-                  make (a module's ``_sys``...); ``getattr``/``hasattr``/``delattr`` only called
-                  at once with a literal name;
+                  ``gen.gi_frame``, ``x.threading``, ``b.getattr``), no ``_private`` attribute
+                  but of the answer's own classes, through ``self``/``cls`` (a module's
+                  ``_globals``...); ``getattr``/``hasattr``/``delattr`` only called at once with
+                  a literal name;
 ``redefines``     no name the notebook's own cells, another exercise's answer, Python's builtins
                   or IPython define (``print``, ``NooksHooks``, ``In``...);
 ``changes``       attributes and items may be set or deleted only on what a function made or
                   received, or on the answer's own classes and constants -- never on a module or
-                  on a name the notebook defined (``np.sum = ...``, ``nl.MODES[0] = ...``).
+                  on a name the notebook defined (``np.sum = ...``, ``nl.MODES[0] = ...``), nor
+                  through a local or constant bound to one (``x = np.random; x.seed = ...``);
+``name``          also: no module the lesson's cells imported (``nl``, ``np``): the answer
+                  imports what it needs itself;
+``top level``     also: default values are literals, decorators only ``staticmethod``,
+                  ``classmethod``, ``property`` (either would run code when the cell runs).
 """
 from __future__ import annotations
 
@@ -48,8 +54,15 @@ FORBIDDEN_ATTRIBUTES = frozenset(FORBIDDEN_NAMES - {"display", "exit", "quit", "
     "savetxt", "loadtxt", "genfromtxt", "fromregex", "DataSource", "set_printoptions",
     "printoptions", "set_string_function", "seterr", "seterrcall", "setbufsize", "system",
     "popen", "environ", "modules", "mro", "format_map", "write_array", "attrgetter",
-    "methodcaller", "core",
+    "methodcaller", "core", "getattr", "hasattr", "delattr", "threading", "Thread", "Timer",
+    "multiprocessing", "concurrent", "signal", "socket", "pickle", "marshal", "shutil", "pathlib",
+    "tempfile", "atexit", "faulthandler", "IPython", "ipykernel", "warnings", "weakref", "types",
+    "graded", "bltns",
 })
+#: Decorators an answer may use (any other runs code when the cell runs, before the checks).
+DECORATORS = frozenset({"staticmethod", "classmethod", "property"})
+#: The parameter names through which a method reaches its own object's private attributes.
+SELF_NAMES = frozenset({"self", "cls"})
 _FRAME_ATTRIBUTE = re.compile(r"^(f|gi|cr|ag|tb|co)_[a-z]")
 _IPYTHON_NAME = re.compile(r"^_(i+|i\d+|\d+)?$")
 #: Builtins a constant's value may call (``LIMITS = tuple(range(4))``).
@@ -72,15 +85,17 @@ class Refusal:
         return f"line {self.line}: {self.detail} [rule: {self.rule}]"
 
 
-def check_answer(source: str, *, allow=(), reserved=frozenset()) -> list[Refusal]:
+def check_answer(source: str, *, allow=(), reserved=frozenset(),
+                 modules=frozenset()) -> list[Refusal]:
     """The rules ``source`` breaks (empty when it may run). ``allow`` is the answer cell's
-    ``allow`` metadata; ``reserved`` the names the notebook's other cells define."""
+    ``allow`` metadata; ``reserved`` the names the notebook's other cells define; ``modules``
+    those of them that are modules (``nl``, ``np``: an answer imports what it needs itself)."""
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
         return [Refusal("syntax", exc.lineno or 1, "not plain Python (" + (exc.msg or "syntax error")
                         + "): IPython magics (%) and shell commands (!) are not allowed here")]
-    checker = _Checker(_allowed(allow), frozenset(reserved), tree)
+    checker = _Checker(_allowed(allow), frozenset(reserved), tree, frozenset(modules))
     checker.top_level(tree)
     checker.visit(tree)
     seen, out = set(), []
@@ -110,6 +125,29 @@ def bound_names(source: str) -> set[str]:
         return set(_bindings(ast.parse(source)))
     except SyntaxError:
         return set()
+
+
+def module_names(source: str) -> set[str]:
+    """The names a (trusted) notebook cell binds to modules by its imports: ``import x as y``,
+    and ``from x import y`` where ``x.y`` is a module. Empty if it is not plain Python."""
+    import importlib.util
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    found = set()
+    for node in _module_level(tree):
+        if isinstance(node, ast.Import):
+            found.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for a in node.names:
+                try:
+                    spec = importlib.util.find_spec(f"{node.module}.{a.name}")
+                except (ImportError, ValueError):
+                    spec = None
+                if spec is not None:
+                    found.add(a.asname or a.name)
+    return found
 
 
 def _bindings(tree) -> dict[str, ast.AST]:
@@ -148,6 +186,17 @@ def _module_level(tree):
             todo.extend(ast.iter_child_nodes(node))
 
 
+def _literal(node) -> bool:
+    """A literal default: a constant, or a tuple/list of them (``-1`` included)."""
+    if isinstance(node, ast.Constant):
+        return True
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        return isinstance(node.operand, ast.Constant)
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return all(_literal(e) for e in node.elts)
+    return False
+
+
 def _dunder(name: str) -> bool:
     return len(name) > 4 and name.startswith("__") and name.endswith("__")
 
@@ -159,23 +208,44 @@ def _root(node):
 
 
 class _Checker(ast.NodeVisitor):
-    def __init__(self, allowed, reserved, tree):
+    def __init__(self, allowed, reserved, tree, lesson_modules=frozenset()):
         self.modules, self.names = allowed
         self.reserved = reserved
         self.refusals: list[Refusal] = []
         self.locals: list[set[str]] = []  # one set per enclosing function
+        self.foreign: list[set[str]] = []  # per function: locals that may hold what it did not make
         self.own = set()                  # the answer's own top-level defs, classes, constants
+        self.classes = set()
         self.imported = set()
         self.called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+        self.call_roots = {id(_root(n.func)) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+        constants = []
         for node in tree.body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 self.own.add(node.name)
+                if isinstance(node, ast.ClassDef):
+                    self.classes.add(node.name)
             elif isinstance(node, (ast.Assign, ast.AnnAssign)):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                self.own.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+                names = {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+                self.own.update(names)
+                constants.append((names, node.value))
             elif isinstance(node, (ast.Import, ast.ImportFrom)):
                 self.imported.update((a.asname or a.name).split(".")[0] for a in node.names)
         self.own -= self.imported
+        self.lesson_modules = set(lesson_modules) - self.imported - self.own
+        # a constant holding something the answer did not make (``M = np.random``) is not its own
+        made = self.own - {n for names, value in constants for n in names}
+        for names, value in constants:
+            if value is not None and self._mentions_outside(value, made):
+                self.own -= names
+
+    def _mentions_outside(self, value, made) -> bool:
+        """Whether ``value`` may evaluate to something the answer did not make: it names, other
+        than as the function it calls, a name that is not in ``made``."""
+        return any(isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+                   and n.id not in made and id(n) not in self.call_roots
+                   for n in ast.walk(value))
 
     def refuse(self, rule, node, detail):
         self.refusals.append(Refusal(rule, getattr(node, "lineno", 1), detail))
@@ -272,20 +342,36 @@ class _Checker(ast.NodeVisitor):
                         "interpreter, files or the notebook, not the exercise)")
         elif _IPYTHON_NAME.match(node.id) and node.id != "_":
             self.refuse("name", node, f"`{node.id}` is IPython's history, not allowed in an answer")
+        elif node.id in self.lesson_modules and not any(node.id in scope for scope in self.locals):
+            self.refuse("name", node, f"`{node.id}` is a module the lesson's cells imported: an "
+                        "answer does not reach into modules through the notebook; import what it "
+                        "needs itself (numpy, math, or what the cell's allow metadata lists)")
 
     def _made_here(self, node) -> bool:
-        """The chain starts at a name the answer made (a local, a parameter, its own class)."""
+        """The chain starts at a name the answer made: its own class or constant, a parameter,
+        or a local never bound to something reached from outside (``x = np.random`` is not)."""
+        root = _root(node)
+        if not isinstance(root, ast.Name):
+            return False
+        for scope, foreign in zip(reversed(self.locals), reversed(self.foreign)):
+            if root.id in scope:
+                return root.id not in foreign
+        return root.id in self.own
+
+    def _own_private(self, node) -> bool:
+        """A private attribute the answer may touch: of its own class, or of ``self``/``cls``."""
         root = _root(node)
         return isinstance(root, ast.Name) and (
-            any(root.id in scope for scope in self.locals) or root.id in self.own)
+            root.id in self.classes or (root.id in SELF_NAMES and bool(self.locals)
+                                        and self._made_here(node)))
 
     def visit_Attribute(self, node):
         attr = node.attr
         if _dunder(attr):
             self.refuse("dunder", node, f"`.{attr}`: dunder attributes are not allowed in an answer")
-        elif attr.startswith("_") and not self._made_here(node.value):
-            self.refuse("attribute", node, f"`.{attr}`: private attributes only of what the "
-                        "answer made itself")
+        elif attr.startswith("_") and not self._own_private(node.value):
+            self.refuse("attribute", node, f"`.{attr}`: private attributes only of the answer's "
+                        "own classes (through `self` or `cls`)")
         elif attr in FORBIDDEN_ATTRIBUTES or _FRAME_ATTRIBUTE.match(attr) or attr == "func_globals":
             self.refuse("attribute", node, f"`.{attr}` is not allowed in an answer (it reaches "
                         "files, the interpreter or global settings)")
@@ -335,9 +421,16 @@ class _Checker(ast.NodeVisitor):
             self.refuse("dunder", node, f"`def {node.name}`: special methods other than "
                         "`__init__` are not allowed (they change how objects print and compare)")
         for deco in getattr(node, "decorator_list", []):
+            if not (isinstance(deco, ast.Name) and deco.id in DECORATORS):
+                self.refuse("top level", deco, f"`@{ast.unparse(deco)}`: a decorator runs code "
+                            "when the cell runs; only " + ", ".join(sorted(DECORATORS)) + " are allowed")
             self.visit(deco)
         args = node.args
         for default in args.defaults + [d for d in args.kw_defaults if d is not None]:
+            if not _literal(default):
+                self.refuse("top level", default, f"default value `{ast.unparse(default)}`: "
+                            "a default is evaluated when the cell runs; use a literal "
+                            "(a number, string, None, or a tuple of them)")
             self.visit(default)
         scope = {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
         scope.update(a.arg for a in (args.vararg, args.kwarg) if a is not None)
@@ -355,10 +448,14 @@ class _Checker(ast.NodeVisitor):
                     scope.update((a.asname or a.name).split(".")[0] for a in sub.names)
                 elif isinstance(sub, ast.arg):
                     scope.add(sub.arg)
-        self.locals.append(scope - declared_global)
+        scope -= declared_global
+        self.locals.append(scope)
+        self.foreign.append(set())
+        self.foreign[-1].update(self._foreign_locals(body, scope))
         for child in body:
             self.visit(child)
         self.locals.pop()
+        self.foreign.pop()
         if node.__class__ is not ast.Lambda:
             for a in args.posonlyargs + args.args + args.kwonlyargs:
                 if a.annotation is not None:
@@ -368,6 +465,37 @@ class _Checker(ast.NodeVisitor):
 
     visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _function
 
+    def _foreign_locals(self, body, scope) -> set[str]:
+        """The locals of a function (``scope``) that some binding may point at something the
+        answer did not make: assigned, looped over, or taken from a ``with`` or a walrus from
+        an expression naming an outside name (other than as the function it calls)."""
+        bindings: list[tuple[set[str], ast.AST]] = []
+        for child in body:
+            for sub in ast.walk(child):
+                if isinstance(sub, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.NamedExpr)):
+                    targets = sub.targets if isinstance(sub, ast.Assign) else [sub.target]
+                    value = sub.value
+                elif isinstance(sub, (ast.For, ast.AsyncFor, ast.comprehension)):
+                    targets, value = [sub.target], sub.iter
+                elif isinstance(sub, ast.withitem) and sub.optional_vars is not None:
+                    targets, value = [sub.optional_vars], sub.context_expr
+                else:
+                    continue
+                names = {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+                if value is not None:
+                    bindings.append((names & scope, value))
+        inner = set().union(*self.locals[:-1]) if len(self.locals) > 1 else set()
+        foreign: set[str] = set()
+        changed = True
+        while changed:              # a local copied from a foreign local is foreign too
+            changed = False
+            made = (self.own | scope | inner) - foreign - set().union(*self.foreign[:-1] or [set()])
+            for names, value in bindings:
+                if names - foreign and self._mentions_outside(value, made):
+                    foreign |= names
+                    changed = True
+        return foreign
+
     def visit_ClassDef(self, node):
         for child in node.decorator_list + node.bases:
             self.visit(child)
@@ -375,3 +503,4 @@ class _Checker(ast.NodeVisitor):
             self.refuse("dunder", kw, f"`{kw.arg}=` in a class statement is not allowed")
         for child in node.body:
             self.visit(child)
+

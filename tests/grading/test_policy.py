@@ -5,7 +5,7 @@ import nbformat
 import pytest
 
 from nookslab.grading.make_exercises import SOLUTIONS
-from nookslab.grading.merge import is_answer, meta, reserved_names
+from nookslab.grading.merge import is_answer, lesson_modules, meta, reserved_names
 from nookslab.grading.policy import bound_names, check_answer
 
 
@@ -20,7 +20,8 @@ def test_every_solution_answer_passes_the_policy():
         for cell in (c for c in nb.cells if is_answer(c)):
             ex = meta(cell).get("exercise")
             assert check_answer(cell.source, allow=meta(cell).get("allow", []),
-                                reserved=reserved[ex]) == [], (path.name, ex)
+                                reserved=reserved[ex], modules=lesson_modules(nb)) == [], \
+                (path.name, ex)
 
 
 def test_functions_classes_constants_and_numpy_or_math_imports_are_allowed():
@@ -143,3 +144,126 @@ def test_bound_names_are_the_top_level_bindings_of_a_cell():
                        "for i in []: pass\n[k for k in ()]") == {"np", "y", "w", "A", "B", "f", "g",
                                                                   "C", "i"}
     assert bound_names("%matplotlib inline") == set()
+
+
+# -- what a red-team review got through (each once gave full marks without the work) ----------
+
+@pytest.mark.parametrize("source, rule", [
+    # a module kept as a constant, then a private attribute of it (numpy._globals.enum.bltns)
+    ("import numpy\nN = numpy\nB = N._globals\n", "attribute"),
+    ("import numpy\ndef f():\n    n = numpy\n    return n._globals\n", "attribute"),
+    # a call hidden in a default value or a decorator runs when the cell runs
+    ("import numpy as np\ndef f(x, _y=np.sum([1])):\n    return x\n", "top level"),
+    ("import math\n@math.floor\ndef f(x):\n    return x\n", "top level"),
+    ("def deco(fn):\n    return fn\n@deco\ndef f(x):\n    return x\n", "top level"),
+    # getattr as an attribute (of a builtins module reached some other way)
+    ("def f(b):\n    return b.getattr(b, 'ex' + 'ec')\n", "attribute"),
+    # the lesson's module: switch the package's check off and back on, or start a thread
+    ("def f(q):\n    x = nl.exercises.xpc\n    return x\n", "name"),
+    ("def f(q):\n    t = nl.kernel.module.threading\n    return t\n", "name"),
+    # a local holding a module, changed: x = np.random; x.seed = ...
+    ("import numpy as np\ndef f():\n    x = np.random\n    x.default_rng = len\n", "changes"),
+    ("import numpy as np\ndef f():\n    for m in (np.random,):\n        m.default_rng = len\n",
+     "changes"),
+    ("import numpy as np\ndef f():\n    x = np.random\n    y = x\n    y.default_rng = len\n",
+     "changes"),
+    ("import numpy as np\nR = np.random\ndef f():\n    R.default_rng = len\n", "changes"),
+    ("def f(obj):\n    return obj.threading\n", "attribute"),
+])
+def test_red_team_bypasses_are_refused(source, rule):
+    got = rules(source, modules={"nl", "np"})
+    assert rule in {r for r, _ in got}, got
+
+
+def test_what_an_answer_makes_itself_it_may_still_change():
+    source = """import numpy as np
+class Box:
+    def __init__(self):
+        self._items = []
+
+    def add(self, x):
+        self._items.append(x)
+        return Box._count_of(self)
+
+    @staticmethod
+    def _count_of(box):
+        return 0 if box is None else 1
+
+def f(kernel, table, n=3, names=("a", -1)):
+    out = np.zeros(n)
+    out[0] = 1
+    rows = [[0] * n for _ in range(n)]
+    for row in rows:
+        row[0] = 2
+    table[0] = out[0]
+    b = Box()
+    b.extra = 1
+    return rows
+"""
+    assert rules(source, modules={"nl", "np"}) == []
+
+
+def test_lesson_modules_are_found_from_the_notebooks_own_imports():
+    nb = nbformat.read(SOLUTIONS / "02-isolation.ipynb", as_version=4)
+    assert {"nl", "np"} <= lesson_modules(nb)
+    assert "BATCH_LIMIT" not in lesson_modules(nbformat.read(SOLUTIONS / "03-xpc.ipynb", as_version=4))
+
+
+def test_public_attributes_of_numpy_and_math_reach_no_dangerous_module():
+    """Walk every public attribute the policy lets through, from the modules an answer may import,
+    four levels deep: no module that reaches the interpreter, threads, files or the package."""
+    import collections
+    import math
+    import types
+
+    import numpy
+
+    from nookslab.grading.policy import FORBIDDEN_ATTRIBUTES
+    harmless = {"abc", "functools", "itertools", "numbers", "operator", "re", "textwrap", "math"}
+    seen, reached = set(), {}
+    todo = collections.deque([(numpy, "numpy", 0), (math, "math", 0)])
+    while todo:
+        obj, path, depth = todo.popleft()
+        if id(obj) in seen or depth > 4:
+            continue
+        seen.add(id(obj))
+        for name in dir(obj):
+            if name.startswith("_") or name in FORBIDDEN_ATTRIBUTES:
+                continue
+            try:
+                value = getattr(obj, name)
+            except Exception:  # noqa: BLE001 - a lazy attribute that cannot load here
+                continue
+            if isinstance(value, types.ModuleType):
+                top = value.__name__.split(".")[0]
+                if top == "numpy":
+                    todo.append((value, f"{path}.{name}", depth + 1))
+                elif top not in harmless:
+                    reached.setdefault(value.__name__, f"{path}.{name}")
+    assert reached == {}, reached
+
+
+def test_a_student_can_check_answers_before_submitting_without_running_them(tmp_path, capsys):
+    """python -m nookslab.grading.check: the rule a grader would apply, in the student's notebook
+    (a student once defined BATCH_LIMIT again in 03 and learned it only from a 0)."""
+    from nookslab.grading.check import main
+    from nookslab.grading.make_exercises import EXERCISES
+    nb = nbformat.read(EXERCISES / "03-xpc.ipynb", as_version=4)
+    path = tmp_path / "03-xpc.ipynb"
+    nbformat.write(nb, path)
+    assert main([str(path)]) == 0
+    assert "ex1: not answered yet" in capsys.readouterr().out
+    solution = nbformat.read(SOLUTIONS / "03-xpc.ipynb", as_version=4)
+    answer = next(c.source for c in solution.cells if is_answer(c))
+    for cell in nb.cells:
+        if is_answer(cell):
+            cell.source = answer
+    nbformat.write(nb, path)
+    assert main([str(path)]) == 0 and "ex1: ok" in capsys.readouterr().out
+    for cell in nb.cells:
+        if is_answer(cell):
+            cell.source = "BATCH_LIMIT = 8\n" + answer
+    nbformat.write(nb, path)
+    assert main([str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "ex1: refused" in out and "`BATCH_LIMIT` is defined by the notebook's own cells" in out

@@ -316,3 +316,19 @@ def test_an_answer_of_that_kind_loses_points_of_its_exercise_and_only_those(repo
             if variant in NOTHING:
                 assert points == 0, (path.name, r.table())
     assert tried == len(ANSWERS)
+
+
+def test_the_readmes_table_of_exercises_gives_the_points_the_notebooks_give():
+    """A student once found 2 points in the README where the notebook gave 3."""
+    import re
+
+    from nookslab.grading.make_exercises import ROOT, SOLUTIONS
+    readme = (ROOT / "README.md").read_text()
+    table = [(f"{int(n):02d}", int(pts)) for n, pts in
+             re.findall(r"^\| (0\d) \|[^\n]*\| (\d+) \|$", readme, flags=re.M)]
+    given = []
+    for path in sorted(SOLUTIONS.glob("0*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        given += [(path.name[:2], c.metadata["nookslab"]["points"]) for c in nb.cells
+                  if "answer" in c.metadata.get("tags", [])]
+    assert table == given
