@@ -195,6 +195,9 @@ def plot_shadow(result, ax=None):
 @dataclass
 class FaultMatrix(ShownAsTable):
     """Crashes per (fault type, configuration) from single-fault trials, and the claims."""
+    # IPython prefers a __repr__ defined lower in the MRO (the dataclass's) to an inherited
+    # _repr_pretty_: name it here so a notebook shows the table
+    _repr_pretty_ = ShownAsTable._repr_pretty_
 
     types: list
     modes: list

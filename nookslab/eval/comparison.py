@@ -85,6 +85,9 @@ COLUMNS = (
 @dataclass
 class Comparison(ShownAsTable):
     """Crashes, non-fatal failures, noticed recoveries, relative performance and CPU per mode."""
+    # IPython prefers a __repr__ defined lower in the MRO (the dataclass's) to an inherited
+    # _repr_pretty_: name it here so a notebook shows the table
+    _repr_pretty_ = ShownAsTable._repr_pretty_
 
     rows: list
     config: dict

@@ -59,7 +59,11 @@ class Table:
 
 
 class ShownAsTable:
-    """For a result whose ``table()`` is how it prints, in a notebook and with ``print``."""
+    """For a result whose ``table()`` is how it prints, in a notebook and with ``print``.
+
+    A dataclass subclass must also say ``_repr_pretty_ = ShownAsTable._repr_pretty_`` in its own
+    body: IPython takes a ``__repr__`` defined lower in the MRO over an inherited ``_repr_pretty_``.
+    """
 
     def __str__(self) -> str:
         return str(self.table())
