@@ -57,7 +57,14 @@ FORBIDDEN_ATTRIBUTES = frozenset(FORBIDDEN_NAMES - {"display", "exit", "quit", "
     "methodcaller", "core", "getattr", "hasattr", "delattr", "threading", "Thread", "Timer",
     "multiprocessing", "concurrent", "signal", "socket", "pickle", "marshal", "shutil", "pathlib",
     "tempfile", "atexit", "faulthandler", "IPython", "ipykernel", "warnings", "weakref", "types",
-    "graded", "bltns",
+    "graded", "bltns", "functools", "operator", "update_wrapper", "wraps", "setitem", "delitem",
+})
+#: Methods that change the object they are called on: called only on what the answer made.
+MUTATING_METHODS = frozenset({
+    "append", "extend", "insert", "pop", "remove", "clear", "update", "setdefault", "popitem",
+    "sort", "reverse", "add", "discard", "difference_update", "intersection_update",
+    "symmetric_difference_update", "put", "fill", "resize", "itemset", "setfield", "setflags",
+    "appendleft", "extendleft", "popleft", "rotate", "move_to_end",
 })
 #: Decorators an answer may use (any other runs code when the cell runs, before the checks).
 DECORATORS = frozenset({"staticmethod", "classmethod", "property"})
@@ -216,6 +223,8 @@ class _Checker(ast.NodeVisitor):
         self.foreign: list[set[str]] = []  # per function: locals that may hold what it did not make
         self.own = set()                  # the answer's own top-level defs, classes, constants
         self.classes = set()
+        self.functions = {n.name for n in tree.body
+                          if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
         self.imported = set()
         self.called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
         self.call_roots = {id(_root(n.func)) for n in ast.walk(tree) if isinstance(n, ast.Call)}
@@ -358,6 +367,11 @@ class _Checker(ast.NodeVisitor):
                 return root.id not in foreign
         return root.id in self.own
 
+    @staticmethod
+    def _constant_name(node) -> bool:
+        """An UPPER_CASE name the notebook defines (``BATCH_LIMIT``): read as a value."""
+        return isinstance(node, ast.Name) and node.id.isupper()
+
     def _own_private(self, node) -> bool:
         """A private attribute the answer may touch: of its own class, or of ``self``/``cls``."""
         root = _root(node)
@@ -398,6 +412,18 @@ class _Checker(ast.NodeVisitor):
 
     def visit_Call(self, node):
         func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in MUTATING_METHODS \
+                and not self._made_here(func.value):
+            self.refuse("changes", node, f"`{ast.unparse(func)}(...)` changes something the "
+                        "answer did not make: change only what your function made or received")
+        if isinstance(func, ast.Name) and func.id in self.functions \
+                and not any(func.id in scope for scope in self.locals):
+            for arg in [*node.args, *(k.value for k in node.keywords)]:
+                arg = arg.value if isinstance(arg, ast.Starred) else arg
+                if isinstance(arg, (ast.Name, ast.Attribute, ast.Subscript)) \
+                        and not self._made_here(arg) and not self._constant_name(arg):
+                    self.refuse("changes", arg, f"`{ast.unparse(arg)}` handed to the answer's own "
+                                f"`{func.id}`: pass it only what your function made or received")
         if isinstance(func, ast.Name) and func.id in LITERAL_NAME_CALLS:
             if len(node.args) < 2 or not isinstance(node.args[1], ast.Constant) \
                     or not isinstance(node.args[1].value, str):
@@ -499,8 +525,30 @@ class _Checker(ast.NodeVisitor):
     def visit_ClassDef(self, node):
         for child in node.decorator_list + node.bases:
             self.visit(child)
+        for deco in node.decorator_list:
+            if not (isinstance(deco, ast.Name) and deco.id in DECORATORS):
+                self.refuse("top level", deco, f"`@{ast.unparse(deco)}` on a class: a decorator "
+                            "runs code when the cell runs")
         for kw in node.keywords:
             self.refuse("dunder", kw, f"`{kw.arg}=` in a class statement is not allowed")
+        for child in node.body:  # a class body runs when the cell runs: definitions only
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Pass)):
+                pass
+            elif isinstance(child, ast.Expr) and isinstance(child.value, ast.Constant):
+                pass
+            elif isinstance(child, (ast.Assign, ast.AnnAssign)) and all(
+                    self._plain_target(t) for t in (child.targets if isinstance(child, ast.Assign)
+                                                    else [child.target])):
+                if child.value is not None:
+                    self._constant(child.value)
+            else:
+                self.refuse("top level", child, f"a `{type(child).__name__.lower()}` statement in "
+                            "a class body: a class body only defines methods and constants")
         for child in node.body:
             self.visit(child)
+
+    def visit_Match(self, node):
+        self.refuse("syntax", node, "`match` is not allowed in an answer (its patterns read "
+                    "attributes behind the policy's back): use if/elif")
+        self.visit(node.subject)
 

@@ -169,6 +169,23 @@ def test_bound_names_are_the_top_level_bindings_of_a_cell():
      "changes"),
     ("import numpy as np\nR = np.random\ndef f():\n    R.default_rng = len\n", "changes"),
     ("def f(obj):\n    return obj.threading\n", "attribute"),
+    # round two: match patterns read any attribute (object(__builtins__=...) gave exec)
+    ("def f(x):\n    match x:\n        case object(real=r):\n            return r\n", "syntax"),
+    # functools.update_wrapper swapped a check helper's code; operator.setitem changed items
+    ("import numpy\ndef f(a, b):\n    numpy.ma.extras.functools.update_wrapper(a, b)\n",
+     "attribute"),
+    ("import numpy\ndef f(d):\n    numpy.polynomial.polyutils.operator.setitem(d, 1, 2)\n",
+     "attribute"),
+    # a notebook list rebuilt with its own methods (found.clear(); found.extend(...))
+    ("def f():\n    found.clear()\n", "changes"),
+    ("def f():\n    RESTART_LIMITS.update(sb=9)\n", "changes"),
+    # ...or handed to the answer's own function, which changes its parameter
+    ("def put(o, v):\n    o.seed = v\ndef f():\n    put(found, 3)\n", "changes"),
+    ("import numpy\ndef put(o, v):\n    o.seed = v\ndef f():\n    put(numpy.random, 3)\n",
+     "changes"),
+    # class bodies run when the cell runs: only methods and constants
+    ("class A:\n    for i in range(3):\n        pass\n", "top level"),
+    ("class A:\n    print('hi')\n", "top level"),
 ])
 def test_red_team_bypasses_are_refused(source, rule):
     got = rules(source, modules={"nl", "np"})
@@ -198,7 +215,14 @@ def f(kernel, table, n=3, names=("a", -1)):
     table[0] = out[0]
     b = Box()
     b.extra = 1
+    rows.append(out.tolist())
+    helper(rows, kernel.heap, BATCH_LIMIT)
     return rows
+
+
+def helper(rows, heap, limit):
+    rows.sort()
+    return heap, limit
 """
     assert rules(source, modules={"nl", "np"}) == []
 
@@ -219,7 +243,7 @@ def test_public_attributes_of_numpy_and_math_reach_no_dangerous_module():
     import numpy
 
     from nookslab.grading.policy import FORBIDDEN_ATTRIBUTES
-    harmless = {"abc", "functools", "itertools", "numbers", "operator", "re", "textwrap", "math"}
+    harmless = {"abc", "itertools", "numbers", "re", "textwrap", "math"}
     seen, reached = set(), {}
     todo = collections.deque([(numpy, "numpy", 0), (math, "math", 0)])
     while todo:
