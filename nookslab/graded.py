@@ -38,7 +38,6 @@ import io
 import os
 import threading
 import types
-from collections import Counter
 from contextlib import redirect_stdout
 from contextvars import ContextVar
 
@@ -84,13 +83,13 @@ def _switch():
     off: ContextVar[frozenset] = ContextVar("nookslab_graded_off", default=frozenset())
     # ...and process-wide: a thread the student's function starts begins with an empty context,
     # so the ContextVar alone would let that thread call the package's own version
-    running: Counter = Counter()
+    running: dict[str, int] = {}          # part -> student functions running it; empty if none
     lock = threading.Lock()
     sink = _Discard()
 
     def switched_off(part: str) -> bool:
         """Whether the package's own ``part`` is switched off here and now."""
-        return part in off.get() or running[part] > 0
+        return (part in running) or (part in off.get())
 
     def own(part: str) -> None:
         """Called first by the package's own version of ``part``: raises :class:`SwitchedOff`
@@ -101,14 +100,17 @@ def _switch():
     def run(part: str, fn, args, kwargs, settle):
         token = off.set(off.get() | {part})
         with lock:
-            running[part] += 1
+            running[part] = running.get(part, 0) + 1
         try:
             with redirect_stdout(sink):
                 value = fn(*args, **kwargs)
                 return value if settle is None else settle(value)
         finally:
             with lock:
-                running[part] -= 1
+                if running[part] == 1:
+                    del running[part]
+                else:
+                    running[part] -= 1
             off.reset(token)
 
     return own, switched_off, run
