@@ -32,7 +32,10 @@ The rules (each :class:`Refusal` names one):
 ``name``          also: no module the lesson's cells imported (``nl``, ``np``): the answer
                   imports what it needs itself;
 ``top level``     also: default values are literals, decorators only ``staticmethod``,
-                  ``classmethod``, ``property`` (either would run code when the cell runs).
+                  ``classmethod``, ``property`` (either would run code when the cell runs);
+                  class bodies hold only methods and constants; no ``match``, no string
+                  annotations (``typing`` evaluates them), no private import paths, no
+                  ``global``/``nonlocal``.
 """
 from __future__ import annotations
 
@@ -58,6 +61,7 @@ FORBIDDEN_ATTRIBUTES = frozenset(FORBIDDEN_NAMES - {"display", "exit", "quit", "
     "multiprocessing", "concurrent", "signal", "socket", "pickle", "marshal", "shutil", "pathlib",
     "tempfile", "atexit", "faulthandler", "IPython", "ipykernel", "warnings", "weakref", "types",
     "graded", "bltns", "functools", "operator", "update_wrapper", "wraps", "setitem", "delitem",
+    "typing", "get_type_hints", "ForwardRef", "annotations",
 })
 #: Methods that change the object they are called on: called only on what the answer made.
 MUTATING_METHODS = frozenset({
@@ -251,10 +255,19 @@ class _Checker(ast.NodeVisitor):
 
     def _mentions_outside(self, value, made) -> bool:
         """Whether ``value`` may evaluate to something the answer did not make: it names, other
-        than as the function it calls, a name that is not in ``made``."""
-        return any(isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
-                   and n.id not in made and id(n) not in self.call_roots
-                   for n in ast.walk(value))
+        than as the function it calls, a name that is not in ``made``; or it calls one of the
+        answer's own functions or a local (which return whatever they were written to)."""
+        for n in ast.walk(value):
+            if not (isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)):
+                continue
+            if id(n) in self.call_roots:
+                if id(n) in self.called and (  # f(...) itself, not a method of f
+                        (n.id in self.functions and n.id not in self.classes)
+                        or any(n.id in scope for scope in self.locals)):
+                    return True
+            elif n.id not in made:
+                return True
+        return False
 
     def refuse(self, rule, node, detail):
         self.refusals.append(Refusal(rule, getattr(node, "lineno", 1), detail))
@@ -327,7 +340,7 @@ class _Checker(ast.NodeVisitor):
     def _import(self, node, module, name):
         shown = f"from {module} import {name}" if name else f"import {module}"
         parts = module.split(".") + ([name] if name else [])
-        bad = [p for p in parts if p in FORBIDDEN_ATTRIBUTES or _dunder(p)]
+        bad = [p for p in parts if p in FORBIDDEN_ATTRIBUTES or _dunder(p) or p.startswith("_")]
         if name == "*":
             self.refuse("import", node, f"`{shown}`: say which names you import")
             return
@@ -399,6 +412,12 @@ class _Checker(ast.NodeVisitor):
         self.generic_visit(node)
 
     def _changes(self, node):
+        chain = node.value if isinstance(node, (ast.Attribute, ast.Subscript)) else node
+        if isinstance(node, ast.Attribute) and any(
+                isinstance(n, (ast.Subscript, ast.Call)) for n in ast.walk(chain)):
+            self.refuse("changes", node, f"`{ast.unparse(node)}`: set attributes only through a "
+                        "plain name (`obj.attr = ...`), not through an item or a call")
+            return
         if self._made_here(node):
             return
         target = ast.unparse(node)
@@ -416,6 +435,11 @@ class _Checker(ast.NodeVisitor):
                 and not self._made_here(func.value):
             self.refuse("changes", node, f"`{ast.unparse(func)}(...)` changes something the "
                         "answer did not make: change only what your function made or received")
+        elif isinstance(func, ast.Attribute) and func.attr in MUTATING_METHODS:
+            for arg in [*node.args, *(k.value for k in node.keywords)]:
+                self._stores_outside_value(ast.Subscript(value=func.value, slice=ast.Constant(0),
+                                                         lineno=node.lineno),
+                                           arg)
         if isinstance(func, ast.Name) and func.id in self.functions \
                 and not any(func.id in scope for scope in self.locals):
             for arg in [*node.args, *(k.value for k in node.keywords)]:
@@ -474,6 +498,8 @@ class _Checker(ast.NodeVisitor):
                     scope.update((a.asname or a.name).split(".")[0] for a in sub.names)
                 elif isinstance(sub, ast.arg):
                     scope.add(sub.arg)
+                elif isinstance(sub, ast.ExceptHandler) and sub.name:
+                    scope.add(sub.name)
         scope -= declared_global
         self.locals.append(scope)
         self.foreign.append(set())
@@ -483,35 +509,101 @@ class _Checker(ast.NodeVisitor):
         self.locals.pop()
         self.foreign.pop()
         if node.__class__ is not ast.Lambda:
-            for a in args.posonlyargs + args.args + args.kwonlyargs:
-                if a.annotation is not None:
-                    self.visit(a.annotation)
-            if node.returns is not None:
-                self.visit(node.returns)
+            every = args.posonlyargs + args.args + args.kwonlyargs + [
+                a for a in (args.vararg, args.kwarg) if a is not None]
+            for annotation in [a.annotation for a in every] + [node.returns]:
+                if annotation is not None:
+                    self._annotation(annotation)
+                    self.visit(annotation)
 
     visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _function
+
+    def _annotation(self, node):
+        """An annotation is a type written out (``int``, ``np.ndarray``, ``list[int]``, ``None``):
+        never a string, which typing would evaluate as code."""
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Constant) and sub.value is not None and sub.value is not Ellipsis:
+                self.refuse("attribute", sub, f"annotation `{ast.unparse(node)}`: write the type "
+                            "itself, not a string or a value (a string annotation is code)")
+                return
+            if isinstance(sub, (ast.Call, ast.Lambda, ast.NamedExpr, ast.BinOp)) \
+                    and not (isinstance(sub, ast.BinOp) and isinstance(sub.op, ast.BitOr)):
+                self.refuse("attribute", sub, f"annotation `{ast.unparse(node)}`: write the type "
+                            "itself")
+                return
+
+    def visit_Global(self, node):
+        self.refuse("changes", node, f"`{type(node).__name__.lower()} {', '.join(node.names)}`: "
+                    "a function may not rebind names outside it; keep state in an object of your "
+                    "own class, or return it")
+
+    visit_Nonlocal = visit_Global
+
+    def visit_Assign(self, node):
+        for target in node.targets:
+            self._stores_outside_value(target, node.value)
+        self.generic_visit(node)
+
+    def _stores_outside_value(self, target, value):
+        """``C.m = numpy.random`` inside a function: the answer's own class or constant would then
+        hold what the answer did not make, and reach it through a name the policy trusts."""
+        root = _root(target)
+        if target is root or not isinstance(root, ast.Name) or not self.locals \
+                or any(root.id in scope for scope in self.locals) or root.id not in self.own:
+            return
+        made = (self.own | set().union(*self.locals)) - set().union(*self.foreign)
+        if value is not None and self._mentions_outside(value, made):
+            self.refuse("changes", target, f"`{ast.unparse(target)} = {ast.unparse(value)}`: the "
+                        "answer's own classes and constants hold only what it made")
+
+    def visit_AnnAssign(self, node):
+        if node.annotation is not None:
+            self._annotation(node.annotation)
+        self.generic_visit(node)
 
     def _foreign_locals(self, body, scope) -> set[str]:
         """The locals of a function (``scope``) that some binding may point at something the
         answer did not make: assigned, looped over, or taken from a ``with`` or a walrus from
         an expression naming an outside name (other than as the function it calls)."""
         bindings: list[tuple[set[str], ast.AST]] = []
+        always: set[str] = set()          # bound to what the answer cannot have made
         for child in body:
             for sub in ast.walk(child):
                 if isinstance(sub, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.NamedExpr)):
                     targets = sub.targets if isinstance(sub, ast.Assign) else [sub.target]
                     value = sub.value
+                    # x[i] = v, x.a = v: x now holds v (a container laundering a module)
+                    for t in targets:
+                        root = _root(t)
+                        if t is not root and isinstance(root, ast.Name) and value is not None:
+                            bindings.append(({root.id} & scope, value))
                 elif isinstance(sub, (ast.For, ast.AsyncFor, ast.comprehension)):
                     targets, value = [sub.target], sub.iter
                 elif isinstance(sub, ast.withitem) and sub.optional_vars is not None:
                     targets, value = [sub.optional_vars], sub.context_expr
+                elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) \
+                        and sub.func.attr in MUTATING_METHODS:
+                    root = _root(sub.func.value)  # d.append(v): d now holds v
+                    if isinstance(root, ast.Name):
+                        for arg in [*sub.args, *(k.value for k in sub.keywords)]:
+                            bindings.append(({root.id} & scope, arg))
+                    continue
+                elif isinstance(sub, (ast.Import, ast.ImportFrom)):
+                    always.update((a.asname or a.name).split(".")[0] for a in sub.names)
+                    continue
+                elif isinstance(sub, ast.ExceptHandler) and sub.name:
+                    always.add(sub.name)
+                    continue
+                elif isinstance(sub, (ast.Global, ast.Nonlocal)):
+                    always.update(sub.names)
+                    continue
                 else:
                     continue
                 names = {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
                 if value is not None:
                     bindings.append((names & scope, value))
         inner = set().union(*self.locals[:-1]) if len(self.locals) > 1 else set()
-        foreign: set[str] = set()
+        foreign: set[str] = set(always & scope)
         changed = True
         while changed:              # a local copied from a foreign local is foreign too
             changed = False

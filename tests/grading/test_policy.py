@@ -186,6 +186,28 @@ def test_bound_names_are_the_top_level_bindings_of_a_cell():
     # class bodies run when the cell runs: only methods and constants
     ("class A:\n    for i in range(3):\n        pass\n", "top level"),
     ("class A:\n    print('hi')\n", "top level"),
+    # round three: a string annotation that typing.get_type_hints evaluates (exec again), reached
+    # through a private import path
+    ("from numpy.lib._arraypad_impl import typing as tp\n", "import"),
+    ("def probe(x: 'exec(P)'):\n    return x\n", "attribute"),
+    ("def probe(x) -> 'exec(P)':\n    return x\n", "attribute"),
+    ("def f(t):\n    return t.get_type_hints\n", "attribute"),
+    # a module imported inside the function, a declared global, an except name: not made here
+    ("def f():\n    import numpy as q\n    q.flatnonzero = len\n", "changes"),
+    ("import numpy\nH = 1\ndef f():\n    global H\n    H = numpy.random\n    H.seed = 3\n",
+     "changes"),
+    ("E = 1\ndef f():\n    try:\n        pass\n    except Exception as E:\n        E.args = ()\n",
+     "changes"),
+    # laundering through a container, a class attribute or an own function's result
+    ("import numpy\ndef f():\n    d = []\n    d.append(numpy.random)\n    d[0].seed = 3\n",
+     "changes"),
+    ("import numpy\ndef f():\n    d = []\n    d.append(numpy.random)\n    x = d[0]\n"
+     "    x.seed = 3\n", "changes"),
+    ("import numpy\nclass C:\n    pass\ndef f():\n    C.m = numpy.random\n    C.m.seed = 3\n",
+     "changes"),
+    ("import numpy\ndef g():\n    return numpy.random\ndef f():\n    x = g()\n    x.seed = 3\n",
+     "changes"),
+    ("def f():\n    d = [found]\n    d[0].clear()\n", "changes"),
 ])
 def test_red_team_bypasses_are_refused(source, rule):
     got = rules(source, modules={"nl", "np"})
