@@ -249,9 +249,11 @@ class _Checker(ast.NodeVisitor):
         self.lesson_modules = set(lesson_modules) - self.imported - self.own
         # a constant holding something the answer did not make (``M = np.random``) is not its own
         made = self.own - {n for names, value in constants for n in names}
+        self._outside_constants = set()
         for names, value in constants:
             if value is not None and self._mentions_outside(value, made):
                 self.own -= names
+                self._outside_constants |= names
 
     def _mentions_outside(self, value, made) -> bool:
         """Whether ``value`` may evaluate to something the answer did not make: it names, other
@@ -633,6 +635,10 @@ class _Checker(ast.NodeVisitor):
                                                     else [child.target])):
                 if child.value is not None:
                     self._constant(child.value)
+                    made = self.own - self._outside_constants
+                    if self._mentions_outside(child.value, made):
+                        self.refuse("changes", child, f"`{ast.unparse(child)}`: a class holds only "
+                                    "what the answer made (not a module or a notebook object)")
             else:
                 self.refuse("top level", child, f"a `{type(child).__name__.lower()}` statement in "
                             "a class body: a class body only defines methods and constants")

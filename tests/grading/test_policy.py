@@ -208,6 +208,7 @@ def test_bound_names_are_the_top_level_bindings_of_a_cell():
     ("import numpy\ndef g():\n    return numpy.random\ndef f():\n    x = g()\n    x.seed = 3\n",
      "changes"),
     ("def f():\n    d = [found]\n    d[0].clear()\n", "changes"),
+    ("import numpy\nclass C:\n    m = numpy.random\ndef f():\n    C.m.seed = 3\n", "changes"),
 ])
 def test_red_team_bypasses_are_refused(source, rule):
     got = rules(source, modules={"nl", "np"})
