@@ -20,15 +20,15 @@ The rules (each :class:`Refusal` names one):
 ``attribute``     no attributes that reach files, pickles, frames, threads or global settings
                   (:data:`FORBIDDEN_ATTRIBUTES`, e.g. ``np.load``, ``np.set_printoptions``,
                   ``gen.gi_frame``, ``x.threading``, ``b.getattr``), no ``_private`` attribute
-                  but of the answer's own classes, through ``self``/``cls`` (a module's
-                  ``_globals``...); ``getattr``/``hasattr``/``delattr`` only called at once with
-                  a literal name;
+                  at all (a module's ``_globals``, ``_core``...); ``getattr``/``hasattr``/
+                  ``delattr`` only called at once with a literal name;
 ``redefines``     no name the notebook's own cells, another exercise's answer, Python's builtins
                   or IPython define (``print``, ``NooksHooks``, ``In``...);
 ``changes``       attributes and items may be set or deleted only on what a function made or
                   received, or on the answer's own classes and constants -- never on a module or
                   on a name the notebook defined (``np.sum = ...``, ``nl.MODES[0] = ...``), nor
-                  through a local or constant bound to one (``x = np.random; x.seed = ...``);
+                  through a local or constant bound to one (``x = np.random; x.seed = ...``),
+                  nor by handing one to a callable the answer wrote;
 ``name``          also: no module the lesson's cells imported (``nl``, ``np``): the answer
                   imports what it needs itself;
 ``top level``     also: default values are literals, decorators only ``staticmethod``,
@@ -72,8 +72,6 @@ MUTATING_METHODS = frozenset({
 })
 #: Decorators an answer may use (any other runs code when the cell runs, before the checks).
 DECORATORS = frozenset({"staticmethod", "classmethod", "property"})
-#: The parameter names through which a method reaches its own object's private attributes.
-SELF_NAMES = frozenset({"self", "cls"})
 _FRAME_ATTRIBUTE = re.compile(r"^(f|gi|cr|ag|tb|co)_[a-z]")
 _IPYTHON_NAME = re.compile(r"^_(i+|i\d+|\d+)?$")
 #: Builtins a constant's value may call (``LIMITS = tuple(range(4))``).
@@ -356,6 +354,8 @@ class _Checker(ast.NodeVisitor):
                         + ", ".join(allowed))
 
     def visit_Name(self, node):
+        if node.id == "type" and id(node) not in self.called:
+            self.refuse("dunder", node, "`type` only as `type(x)`: a class is made with `class`")
         if node.id in LITERAL_NAME_CALLS and id(node) not in self.called:
             self.refuse("attribute", node, f"`{node.id}` may only be called at once, with a "
                         "literal attribute name")
@@ -387,20 +387,13 @@ class _Checker(ast.NodeVisitor):
         """An UPPER_CASE name the notebook defines (``BATCH_LIMIT``): read as a value."""
         return isinstance(node, ast.Name) and node.id.isupper()
 
-    def _own_private(self, node) -> bool:
-        """A private attribute the answer may touch: of its own class, or of ``self``/``cls``."""
-        root = _root(node)
-        return isinstance(root, ast.Name) and (
-            root.id in self.classes or (root.id in SELF_NAMES and bool(self.locals)
-                                        and self._made_here(node)))
-
     def visit_Attribute(self, node):
         attr = node.attr
         if _dunder(attr):
             self.refuse("dunder", node, f"`.{attr}`: dunder attributes are not allowed in an answer")
-        elif attr.startswith("_") and not self._own_private(node.value):
-            self.refuse("attribute", node, f"`.{attr}`: private attributes only of the answer's "
-                        "own classes (through `self` or `cls`)")
+        elif attr.startswith("_"):
+            self.refuse("attribute", node, f"`.{attr}`: no `_private` attributes in an answer "
+                        "(name your own attributes without a leading underscore)")
         elif attr in FORBIDDEN_ATTRIBUTES or _FRAME_ATTRIBUTE.match(attr) or attr == "func_globals":
             self.refuse("attribute", node, f"`.{attr}` is not allowed in an answer (it reaches "
                         "files, the interpreter or global settings)")
@@ -442,14 +435,21 @@ class _Checker(ast.NodeVisitor):
                 self._stores_outside_value(ast.Subscript(value=func.value, slice=ast.Constant(0),
                                                          lineno=node.lineno),
                                            arg)
-        if isinstance(func, ast.Name) and func.id in self.functions \
-                and not any(func.id in scope for scope in self.locals):
+        callee = _root(func)
+        if isinstance(func, ast.Lambda) or (isinstance(callee, ast.Name) and (
+                callee.id in self.functions or any(callee.id in sc for sc in self.locals))):
+            # a callable the answer wrote (a def, a lambda, a method of its own class, a local)
+            # may change what it is handed: hand it only what the answer made
+            made = ((self.own | set().union(*self.locals)) - set().union(*self.foreign)
+                    - self._outside_constants)
             for arg in [*node.args, *(k.value for k in node.keywords)]:
                 arg = arg.value if isinstance(arg, ast.Starred) else arg
-                if isinstance(arg, (ast.Name, ast.Attribute, ast.Subscript)) \
-                        and not self._made_here(arg) and not self._constant_name(arg):
-                    self.refuse("changes", arg, f"`{ast.unparse(arg)}` handed to the answer's own "
-                                f"`{func.id}`: pass it only what your function made or received")
+                if self._constant_name(arg):
+                    continue
+                if self._mentions_outside(arg, made):
+                    self.refuse("changes", arg, f"`{ast.unparse(arg)}` handed to "
+                                f"`{ast.unparse(func)}`, which the answer wrote: pass it only "
+                                "what your function made or received")
         if isinstance(func, ast.Name) and func.id in LITERAL_NAME_CALLS:
             if len(node.args) < 2 or not isinstance(node.args[1], ast.Constant) \
                     or not isinstance(node.args[1].value, str):

@@ -37,7 +37,7 @@ TABLE = np.arange(8) * 2
 class Range:
     def __init__(self, lo, hi):
         self.lo, self.hi = lo, hi
-        self._span = hi - lo
+        self.span = hi - lo
 
     def covers(self, addr):
         return self.lo <= addr < self.hi
@@ -149,7 +149,8 @@ def test_bound_names_are_the_top_level_bindings_of_a_cell():
 # -- what a red-team review got through (each once gave full marks without the work) ----------
 
 @pytest.mark.parametrize("source, rule", [
-    # a module kept as a constant, then a private attribute of it (numpy._globals.enum.bltns)
+    # a module kept as a constant, then a private attribute of it (numpy._globals.enum.bltns);
+    # since round four no private attribute at all
     ("import numpy\nN = numpy\nB = N._globals\n", "attribute"),
     ("import numpy\ndef f():\n    n = numpy\n    return n._globals\n", "attribute"),
     # a call hidden in a default value or a decorator runs when the cell runs
@@ -209,6 +210,20 @@ def test_bound_names_are_the_top_level_bindings_of_a_cell():
      "changes"),
     ("def f():\n    d = [found]\n    d[0].clear()\n", "changes"),
     ("import numpy\nclass C:\n    m = numpy.random\ndef f():\n    C.m.seed = 3\n", "changes"),
+    # round four: a private attribute through a parameter named self (reach(numpy)._core...)
+    ("import numpy\ndef f():\n    def reach(self):\n        return self._core\n"
+     "    return reach(numpy)\n", "attribute"),
+    ("import numpy\nclass R:\n    def get(self):\n        return self._core\n"
+     "def f():\n    return R.get(numpy)\n", "attribute"),
+    # an outside thing handed to a callable the answer wrote, however wrapped
+    ("import numpy\ndef r(o):\n    o.seed = 3\ndef f(a):\n    r(a or numpy.random)\n", "changes"),
+    ("import numpy\ndef f(a):\n    g = lambda o: o.update(x=1)\n    g(numpy.random if a else a)\n",
+     "changes"),
+    ("def f():\n    (lambda o: o.clear())(found)\n", "changes"),
+    ("import numpy\nclass R:\n    @staticmethod\n    def put(o):\n        o.seed = 3\n"
+     "def f():\n    R.put(numpy.random)\n", "changes"),
+    # type aliased to make a class with special methods
+    ("def f():\n    t = type\n    return t\n", "dunder"),
 ])
 def test_red_team_bypasses_are_refused(source, rule):
     got = rules(source, modules={"nl", "np"})
@@ -219,14 +234,14 @@ def test_what_an_answer_makes_itself_it_may_still_change():
     source = """import numpy as np
 class Box:
     def __init__(self):
-        self._items = []
+        self.items = []
 
     def add(self, x):
-        self._items.append(x)
-        return Box._count_of(self)
+        self.items.append(x)
+        return Box.count_of(self)
 
     @staticmethod
-    def _count_of(box):
+    def count_of(box):
         return 0 if box is None else 1
 
 def f(kernel, table, n=3, names=("a", -1)):
