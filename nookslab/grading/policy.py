@@ -10,7 +10,9 @@ The rules (each :class:`Refusal` names one):
 ``syntax``        the cell must be plain Python: no IPython magics (``%``), no shell (``!``);
 ``top level``     at the top level only ``def``, ``class``, ``import`` and constant assignments
                   (``NAME = value``; calls only to builtins and to the allowed modules);
-``import``        only ``numpy`` and ``math``, plus what the answer cell's ``allow`` metadata
+``import``        only ``math``, ``numpy``, ``numpy.fft``, ``numpy.linalg``, ``numpy.random`` (a
+                  name imported from them may not be another module; no test modules), plus
+                  what the answer cell's ``allow`` metadata
                   lists (``"module"``: that module and anything from it; ``"module:name"``: only
                   ``from module import name``); no ``*``, no relative imports;
 ``name``          never the interpreter's way in: ``sys``, ``os``, ``builtins``, ``get_ipython``,
@@ -45,6 +47,9 @@ import re
 from dataclasses import dataclass
 
 DEFAULT_ALLOW = ("numpy", "math")
+#: The modules an answer may import from by default (numpy's own tests, conftest and private
+#: modules hold pytest, pkgutil and the like under plain names: only these, not "numpy.*").
+NUMPY_MODULES = ("math", "numpy", "numpy.fft", "numpy.linalg", "numpy.random")
 
 FORBIDDEN_NAMES = frozenset({
     "sys", "os", "subprocess", "ctypes", "gc", "inspect", "importlib", "builtins", "get_ipython",
@@ -347,11 +352,30 @@ class _Checker(ast.NodeVisitor):
         if bad:
             self.refuse("import", node, f"`{shown}`: `{bad[0]}` is not allowed in an answer")
             return
-        whole = any(module == m or module.startswith(m + ".") for m in self.modules)
+        if {"tests", "conftest", "testing"} & set(parts):
+            self.refuse("import", node, f"`{shown}`: test modules are not allowed in an answer")
+            return
+        allowed_modules = self.modules - set(DEFAULT_ALLOW) | set(NUMPY_MODULES)
+        whole = module in allowed_modules or any(
+            module.startswith(m + ".") for m in self.modules - set(DEFAULT_ALLOW))
         if not whole and not (name and (module, name) in self.names):
-            allowed = sorted(self.modules) + [f"{m}:{n}" for m, n in sorted(self.names)]
+            allowed = sorted(allowed_modules) + [f"{m}:{n}" for m, n in sorted(self.names)]
             self.refuse("import", node, f"`{shown}`: an answer may import only from "
                         + ", ".join(allowed))
+            return
+        if name and module in NUMPY_MODULES:
+            # from m import x is m.x: a module it names must be one of these too (numpy's own
+            # modules import pytest, pkgutil, operator... under plain names)
+            import importlib
+            import types
+            try:
+                value = getattr(importlib.import_module(module), name)
+            except (ImportError, AttributeError):
+                return                    # a name that is not there fails when the cell runs
+            if isinstance(value, types.ModuleType) and value.__name__ not in NUMPY_MODULES:
+                self.refuse("import", node, f"`{shown}`: `{name}` is the module "
+                            f"`{value.__name__}`, not one an answer may use ("
+                            + ", ".join(sorted(NUMPY_MODULES)) + ")")
 
     def visit_Name(self, node):
         if node.id == "type" and id(node) not in self.called:

@@ -114,6 +114,14 @@ def _folders_between(top: Path, path: Path) -> list[str]:
     return args
 
 
+def test_code() -> list[Path]:
+    """numpy's own test folders and conftest.py: they import pytest, pkgutil and other modules
+    under plain names, a way around the answer policy's imports. Hidden in the sandbox."""
+    import numpy
+    root = Path(numpy.__file__).resolve().parent
+    return sorted({*root.rglob("tests"), *root.rglob("conftest.py")})
+
+
 def matplotlib_cache() -> list[Path]:
     """Matplotlib's font list (outside), so the kernel does not rebuild it (and warn) each time."""
     base = os.environ.get("MPLCONFIGDIR") or os.path.join(
@@ -186,6 +194,8 @@ class Sandbox:
                 # /tmp such as mktemp's, hidden by the private /tmp, would otherwise be root's 0700)
                 args += _folders_between(max(covers, key=lambda h: len(h.parts)), path)
                 args += ["--ro-bind", str(path), str(path)]
+        for path in test_code():  # numpy's tests import pytest, pkgutil...: out of reach
+            args += (["--tmpfs", str(path)] if path.is_dir() else ["--ro-bind", "/dev/null", str(path)])
         args += _folders_between(Path("/tmp"), self.ipc) + ["--bind", str(self.ipc), str(self.ipc)]
         for font_list in matplotlib_cache():
             args += ["--ro-bind", str(font_list), f"/tmp/.cache/matplotlib/{font_list.name}"]

@@ -224,6 +224,14 @@ def test_bound_names_are_the_top_level_bindings_of_a_cell():
      "def f():\n    R.put(numpy.random)\n", "changes"),
     # type aliased to make a class with special methods
     ("def f():\n    t = type\n    return t\n", "dunder"),
+    # round five: numpy's test modules hold pytest (importorskip loads timeit, which runs strings)
+    # and pkgutil (resolve_name("builtins:exec")) under plain names
+    ("def f():\n    from numpy.conftest import pytest\n    return pytest\n", "import"),
+    ("from numpy.tests.test_public_api import pkgutil\n", "import"),
+    ("import numpy.lib.tests\n", "import"),
+    ("from numpy.polynomial.polyutils import warnings\n", "import"),
+    ("from numpy import lib\n", "import"),
+    ("from numpy.random import bit_generator\n", "import"),
 ])
 def test_red_team_bypasses_are_refused(source, rule):
     got = rules(source, modules={"nl", "np"})
@@ -329,3 +337,16 @@ def test_a_student_can_check_answers_before_submitting_without_running_them(tmp_
     assert main([str(path)]) == 1
     out = capsys.readouterr().out
     assert "ex1: refused" in out and "`BATCH_LIMIT` is defined by the notebook's own cells" in out
+
+
+def test_numpy_and_math_imports_an_answer_needs_still_pass():
+    source = """import math
+import numpy as np
+import numpy.random as npr
+from numpy import uint8, zeros, random, linalg
+from numpy.random import default_rng
+from math import floor
+def f(n):
+    return floor(n) + int(zeros(2).sum()) + int(default_rng(0).integers(1)) + int(npr.default_rng(1).integers(1))
+"""
+    assert rules(source) == []

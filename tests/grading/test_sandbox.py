@@ -140,3 +140,17 @@ def test_a_venv_in_a_private_folder_under_tmp_is_reachable_by_the_sandbox_uid(mo
     for folder in (tmp_path, private, private / "venv"):
         assert f"--perms 0755 --dir {folder} " in text, folder
     assert text.index(f"--dir {private} ") < text.index(f"--ro-bind {venv} {venv}")
+
+
+def test_numpys_test_code_is_hidden_in_the_sandbox():
+    """Red team: numpy.conftest's pytest loaded timeit, which ran a string (defence in depth: the
+    policy refuses the import too)."""
+    hidden = sandbox.test_code()
+    assert any(p.name == "conftest.py" for p in hidden) and any(p.name == "tests" for p in hidden)
+    box = Sandbox()
+    try:
+        text = " ".join(a for a in box.bwrap_args() if not isinstance(a, dict))
+    finally:
+        box.close()
+    for path in hidden:
+        assert (f"--tmpfs {path} " in text) or (f"--ro-bind /dev/null {path} " in text), path
