@@ -66,8 +66,9 @@ FORBIDDEN_ATTRIBUTES = frozenset(FORBIDDEN_NAMES - {"display", "exit", "quit", "
     "multiprocessing", "concurrent", "signal", "socket", "pickle", "marshal", "shutil", "pathlib",
     "tempfile", "atexit", "faulthandler", "IPython", "ipykernel", "warnings", "weakref", "types",
     "graded", "bltns", "functools", "operator", "update_wrapper", "wraps", "setitem", "delitem",
-    "typing", "get_type_hints", "ForwardRef", "annotations",
+    "typing", "get_type_hints", "ForwardRef", "annotations", "obj", "add_newdoc",
 })
+_FORMAT_FIELD = re.compile(r"\{[^{}]*[.\[][^{}]*\}")
 #: Methods that change the object they are called on: called only on what the answer made.
 MUTATING_METHODS = frozenset({
     "append", "extend", "insert", "pop", "remove", "clear", "update", "setdefault", "popitem",
@@ -378,8 +379,9 @@ class _Checker(ast.NodeVisitor):
                             + ", ".join(sorted(NUMPY_MODULES)) + ")")
 
     def visit_Name(self, node):
-        if node.id == "type" and id(node) not in self.called:
-            self.refuse("dunder", node, "`type` only as `type(x)`: a class is made with `class`")
+        if node.id == "type":
+            self.refuse("dunder", node, "`type` is not allowed in an answer (its result makes "
+                        "classes behind the policy's back): use `isinstance(x, C)`")
         if node.id in LITERAL_NAME_CALLS and id(node) not in self.called:
             self.refuse("attribute", node, f"`{node.id}` may only be called at once, with a "
                         "literal attribute name")
@@ -413,6 +415,9 @@ class _Checker(ast.NodeVisitor):
 
     def visit_Attribute(self, node):
         attr = node.attr
+        if attr == "format" and id(node) not in self.called:
+            self.refuse("attribute", node, "`.format` may only be called at once, on a string "
+                        "written out")
         if _dunder(attr):
             self.refuse("dunder", node, f"`.{attr}`: dunder attributes are not allowed in an answer")
         elif attr.startswith("_"):
@@ -450,6 +455,12 @@ class _Checker(ast.NodeVisitor):
 
     def visit_Call(self, node):
         func = node.func
+        if isinstance(func, ast.Attribute) and func.attr == "format":
+            text = func.value.value if isinstance(func.value, ast.Constant) else None
+            if not isinstance(text, str) or _FORMAT_FIELD.search(text.replace("{{", "").replace("}}", "")):
+                self.refuse("attribute", node, "`.format(...)` only on a string written out whose "
+                            "fields name no attribute or item (`'{} of {}'.format(a, b)`); "
+                            "or use an f-string")
         if isinstance(func, ast.Attribute) and func.attr in MUTATING_METHODS \
                 and not self._made_here(func.value):
             self.refuse("changes", node, f"`{ast.unparse(func)}(...)` changes something the "

@@ -232,6 +232,17 @@ def test_bound_names_are_the_top_level_bindings_of_a_cell():
     ("from numpy.polynomial.polyutils import warnings\n", "import"),
     ("from numpy import lib\n", "import"),
     ("from numpy.random import bit_generator\n", "import"),
+    # round six: str.format reads attributes by a name built at run time, and AttributeError.obj
+    # hands back the object one step before a made-up name (exec again)
+    ("def f(g):\n    d = '_' * 2\n    return ('{0.' + d + 'globals' + d + '}').format(g)\n",
+     "attribute"),
+    ("def f(g):\n    return '{0.real}'.format(g)\n", "attribute"),
+    ("def f(g):\n    s = '{}'\n    return s.format(g)\n", "attribute"),
+    ("def f(g):\n    m = 'x'.format\n    return m\n", "attribute"),
+    ("def f(g):\n    try:\n        return g.zz\n    except AttributeError as e:\n        return e.obj\n",
+     "attribute"),
+    # type(type(0)) is type: called with three arguments it made a class with special methods
+    ("def f():\n    return type(type(0))\n", "dunder"),
 ])
 def test_red_team_bypasses_are_refused(source, rule):
     got = rules(source, modules={"nl", "np"})
@@ -350,3 +361,7 @@ def f(n):
     return floor(n) + int(zeros(2).sum()) + int(default_rng(0).integers(1)) + int(npr.default_rng(1).integers(1))
 """
     assert rules(source) == []
+
+
+def test_format_on_a_written_out_string_is_fine():
+    assert rules("def f(a, b):\n    return '{} of {:>4} {{x}}'.format(a, b) + f'{a.real}'\n") == []
