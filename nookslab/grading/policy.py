@@ -207,7 +207,7 @@ def _literal(node) -> bool:
         return True
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         return isinstance(node.operand, ast.Constant)
-    if isinstance(node, (ast.Tuple, ast.List)):
+    if isinstance(node, ast.Tuple):   # not a list: a mutable default keeps state between calls
         return all(_literal(e) for e in node.elts)
     return False
 
@@ -392,6 +392,12 @@ class _Checker(ast.NodeVisitor):
                         "interpreter, files or the notebook, not the exercise)")
         elif _IPYTHON_NAME.match(node.id) and node.id != "_":
             self.refuse("name", node, f"`{node.id}` is IPython's history, not allowed in an answer")
+        elif (isinstance(node.ctx, ast.Load) and node.id in self.reserved
+              and node.id not in self.lesson_modules and not node.id.isupper()
+              and node.id not in self.own and not any(node.id in sc for sc in self.locals)):
+            self.refuse("name", node, f"`{node.id}` is the lesson's: an answer works only on what "
+                        "its function is given, its own definitions and the notebook's UPPER_CASE "
+                        "constants")
         elif node.id in self.lesson_modules and not any(node.id in scope for scope in self.locals):
             self.refuse("name", node, f"`{node.id}` is a module the lesson's cells imported: an "
                         "answer does not reach into modules through the notebook; import what it "

@@ -253,6 +253,8 @@ def bindings(kernel, module: str) -> dict:
 
     # -- methods ------------------------------------------------------------------------------
     def method(obj, name: str, *args, **kw):
+        if name not in names.METHOD_NAMES:   # the loader only ever writes these: never a way to
+            raise TypeError(f"{names.METHOD}: not a routed method: {name!r}")  # getattr by string
         fn = getattr(obj, name)
         kind = type(obj)
         if name in _CONSUMING:

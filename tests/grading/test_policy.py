@@ -243,6 +243,8 @@ def test_bound_names_are_the_top_level_bindings_of_a_cell():
      "attribute"),
     # type(type(0)) is type: called with three arguments it made a class with special methods
     ("def f():\n    return type(type(0))\n", "dunder"),
+    # round seven: a mutable default kept a driver namespace between calls
+    ("def f(a, box=[]):\n    return box\n", "top level"),
 ])
 def test_red_team_bypasses_are_refused(source, rule):
     got = rules(source, modules={"nl", "np"})
@@ -365,3 +367,13 @@ def f(n):
 
 def test_format_on_a_written_out_string_is_fine():
     assert rules("def f(a, b):\n    return '{} of {:>4} {{x}}'.format(a, b) + f'{a.real}'\n") == []
+
+
+def test_the_lessons_own_objects_are_not_an_answers():
+    """Round seven: the lesson's kernel `k` led to a driver namespace and its helpers. An answer
+    may read the notebook's UPPER_CASE constants, not its other objects; its parameters may share
+    their names."""
+    reserved = {"k", "found", "BATCH_LIMIT", "kernel_flags"}
+    assert ("name", 2) in rules("def f():\n    return k.loader\n", reserved=reserved)
+    assert rules("def f(kernel_flags):\n    return kernel_flags, BATCH_LIMIT\n",
+                 reserved=reserved) == []

@@ -61,3 +61,14 @@ def test_a_trial_that_meets_a_simulator_bug_is_counted_apart(monkeypatch):
     result, _ = execute(rogue("stopper"), "native", 0, ())
     assert result.outcome == "simulator-error" and not result.counts and result.simulator_error, result
     assert "ESRCH" in result.error
+
+
+def test_a_driver_namespaces_method_helper_is_no_getattr_by_string():
+    """Round seven of the grader's red team: `_nl_method(obj, name)` ran getattr(obj, name)(...)
+    for any name; the loader only writes it for a fixed set of methods, and only those pass."""
+    k = nookslab.boot("native", seed=0)
+    namespace = k.load("null").namespace
+    method = namespace["_nl_method"]
+    assert method([1], "extend", [2]) is None
+    with pytest.raises(TypeError, match="not a routed method: 'exec'"):
+        method(__import__("builtins"), "exec", "pass")
