@@ -52,6 +52,7 @@ DEFAULT_ALLOW = ("numpy", "math")
 NUMPY_MODULES = ("math", "numpy", "numpy.fft", "numpy.linalg", "numpy.random")
 
 FORBIDDEN_NAMES = frozenset({
+    "id",  # an object's address: with a strided view of memory, a way to any object
     "sys", "os", "subprocess", "ctypes", "gc", "inspect", "importlib", "builtins", "get_ipython",
     "open", "exec", "eval", "compile", "globals", "locals", "vars", "setattr", "breakpoint",
     "input", "help", "exit", "quit", "memoryview", "In", "Out", "_ih", "_oh", "_dh", "display",
@@ -67,6 +68,7 @@ FORBIDDEN_ATTRIBUTES = frozenset(FORBIDDEN_NAMES - {"display", "exit", "quit", "
     "tempfile", "atexit", "faulthandler", "IPython", "ipykernel", "warnings", "weakref", "types",
     "graded", "bltns", "functools", "operator", "update_wrapper", "wraps", "setitem", "delitem",
     "typing", "get_type_hints", "ForwardRef", "annotations", "obj", "add_newdoc",
+    "as_strided", "stride_tricks", "byte_bounds", "array_utils", "id",
 })
 _FORMAT_FIELD = re.compile(r"\{[^{}]*[.\[][^{}]*\}")
 #: Methods that change the object they are called on: called only on what the answer made.
@@ -264,6 +266,9 @@ class _Checker(ast.NodeVisitor):
         than as the function it calls, a name that is not in ``made``; or it calls one of the
         answer's own functions or a local (which return whatever they were written to)."""
         for n in ast.walk(value):
+            if isinstance(n, ast.Call) and any(isinstance(f, ast.Subscript)
+                                               for f in ast.walk(n.func)):
+                return True       # d[key](...): whatever the container held, called
             if not (isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)):
                 continue
             if id(n) in self.call_roots:

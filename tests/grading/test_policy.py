@@ -245,6 +245,11 @@ def test_bound_names_are_the_top_level_bindings_of_a_cell():
     ("def f():\n    return type(type(0))\n", "dunder"),
     # round seven: a mutable default kept a driver namespace between calls
     ("def f(a, box=[]):\n    return box\n", "top level"),
+    # round eight: numpy's as_strided over all memory, addresses from id(): any object, any write
+    ("import numpy as np\ndef f():\n    return np.lib.stride_tricks.as_strided\n", "attribute"),
+    ("import numpy as np\ndef f(b):\n    return np.lib.array_utils.byte_bounds(b)\n", "attribute"),
+    ("def f(x):\n    return id(x)\n", "name"),
+    ("def f(d):\n    m = d['k'](1)\n    m.seed = 3\n", "changes"),
 ])
 def test_red_team_bypasses_are_refused(source, rule):
     got = rules(source, modules={"nl", "np"})
@@ -377,3 +382,37 @@ def test_the_lessons_own_objects_are_not_an_answers():
     assert ("name", 2) in rules("def f():\n    return k.loader\n", reserved=reserved)
     assert rules("def f(kernel_flags):\n    return kernel_flags, BATCH_LIMIT\n",
                  reserved=reserved) == []
+
+
+def test_no_public_numpy_path_left_to_unchecked_strides():
+    """Round eight: np.lib.stride_tricks.as_strided over all of memory (addresses from id and
+    byte_bounds) read and wrote any object. Walk numpy's public attributes the policy lets through:
+    neither function is reachable."""
+    import collections
+    import types
+
+    import numpy
+    from numpy.lib.array_utils import byte_bounds
+    from numpy.lib.stride_tricks import as_strided
+
+    from nookslab.grading.policy import FORBIDDEN_ATTRIBUTES
+    banned = {id(as_strided): "as_strided", id(byte_bounds): "byte_bounds"}
+    seen, found = set(), []
+    todo = collections.deque([(numpy, "numpy", 0)])
+    while todo:
+        obj, path, depth = todo.popleft()
+        if id(obj) in seen or depth > 5:
+            continue
+        seen.add(id(obj))
+        for name in dir(obj):
+            if name.startswith("_") or name in FORBIDDEN_ATTRIBUTES:
+                continue
+            try:
+                value = getattr(obj, name)
+            except Exception:  # noqa: BLE001 - a lazy attribute that cannot load here
+                continue
+            if id(value) in banned:
+                found.append(f"{path}.{name}")
+            if isinstance(value, types.ModuleType) and value.__name__.startswith("numpy"):
+                todo.append((value, f"{path}.{name}", depth + 1))
+    assert found == []
