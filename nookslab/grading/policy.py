@@ -52,7 +52,7 @@ DEFAULT_ALLOW = ("numpy", "math")
 NUMPY_MODULES = ("math", "numpy", "numpy.fft", "numpy.linalg", "numpy.random")
 
 FORBIDDEN_NAMES = frozenset({
-    "id",  # an object's address: with a strided view of memory, a way to any object
+    "id", "hash",  # an object's address (hash is one for most objects): a way to any object
     "sys", "os", "subprocess", "ctypes", "gc", "inspect", "importlib", "builtins", "get_ipython",
     "open", "exec", "eval", "compile", "globals", "locals", "vars", "setattr", "breakpoint",
     "input", "help", "exit", "quit", "memoryview", "In", "Out", "_ih", "_oh", "_dh", "display",
@@ -68,7 +68,8 @@ FORBIDDEN_ATTRIBUTES = frozenset(FORBIDDEN_NAMES - {"display", "exit", "quit", "
     "tempfile", "atexit", "faulthandler", "IPython", "ipykernel", "warnings", "weakref", "types",
     "graded", "bltns", "functools", "operator", "update_wrapper", "wraps", "setitem", "delitem",
     "typing", "get_type_hints", "ForwardRef", "annotations", "obj", "add_newdoc",
-    "as_strided", "stride_tricks", "byte_bounds", "array_utils", "id",
+    "as_strided", "stride_tricks", "byte_bounds", "array_utils", "id", "cffi", "capsule",
+    "state_address", "hash",
 })
 _FORMAT_FIELD = re.compile(r"\{[^{}]*[.\[][^{}]*\}")
 #: Methods that change the object they are called on: called only on what the answer made.

@@ -250,6 +250,12 @@ def test_bound_names_are_the_top_level_bindings_of_a_cell():
     ("import numpy as np\ndef f(b):\n    return np.lib.array_utils.byte_bounds(b)\n", "attribute"),
     ("def f(x):\n    return id(x)\n", "name"),
     ("def f(d):\n    m = d['k'](1)\n    m.seed = 3\n", "changes"),
+    # round nine: a bit generator's cffi interface gave its state's address and callable C
+    # functions; with MT19937.state written, an 8-byte increment anywhere; hash() leaks addresses
+    ("import numpy as np\ndef f():\n    return np.random.MT19937(0).cffi.state_address\n",
+     "attribute"),
+    ("import numpy as np\ndef f():\n    return np.random.PCG64(0).capsule\n", "attribute"),
+    ("def f(x):\n    return hash(x)\n", "name"),
 ])
 def test_red_team_bypasses_are_refused(source, rule):
     got = rules(source, modules={"nl", "np"})
