@@ -303,22 +303,18 @@ def test_lesson_modules_are_found_from_the_notebooks_own_imports():
     assert "BATCH_LIMIT" not in lesson_modules(nbformat.read(SOLUTIONS / "03-xpc.ipynb", as_version=4))
 
 
-def test_public_attributes_of_numpy_and_math_reach_no_dangerous_module():
-    """Walk every public attribute the policy lets through, from the modules an answer may import,
-    four levels deep: no module that reaches the interpreter, threads, files or the package."""
+def public_attributes(roots, depth):
+    """(path, value) for every public attribute the policy lets through, walking from ``roots``
+    (name -> module) into numpy's own modules, ``depth`` levels deep."""
     import collections
-    import math
     import types
 
-    import numpy
-
     from nookslab.grading.policy import FORBIDDEN_ATTRIBUTES
-    harmless = {"abc", "itertools", "numbers", "re", "textwrap", "math"}
-    seen, reached = set(), {}
-    todo = collections.deque([(numpy, "numpy", 0), (math, "math", 0)])
+    seen = set()
+    todo = collections.deque((module, name, 0) for name, module in roots.items())
     while todo:
-        obj, path, depth = todo.popleft()
-        if id(obj) in seen or depth > 4:
+        obj, path, level = todo.popleft()
+        if id(obj) in seen or level > depth:
             continue
         seen.add(id(obj))
         for name in dir(obj):
@@ -328,12 +324,23 @@ def test_public_attributes_of_numpy_and_math_reach_no_dangerous_module():
                 value = getattr(obj, name)
             except Exception:  # noqa: BLE001 - a lazy attribute that cannot load here
                 continue
-            if isinstance(value, types.ModuleType):
-                top = value.__name__.split(".")[0]
-                if top == "numpy":
-                    todo.append((value, f"{path}.{name}", depth + 1))
-                elif top not in harmless:
-                    reached.setdefault(value.__name__, f"{path}.{name}")
+            yield f"{path}.{name}", value
+            if isinstance(value, types.ModuleType) and value.__name__.split(".")[0] == "numpy":
+                todo.append((value, f"{path}.{name}", level + 1))
+
+
+def test_public_attributes_of_numpy_and_math_reach_no_dangerous_module():
+    """Walk every public attribute the policy lets through, from the modules an answer may import,
+    four levels deep: no module that reaches the interpreter, threads, files or the package."""
+    import math
+    import types
+
+    import numpy
+    harmless = {"abc", "itertools", "numbers", "re", "textwrap", "math", "numpy"}
+    reached = {value.__name__: path
+               for path, value in public_attributes({"numpy": numpy, "math": math}, 4)
+               if isinstance(value, types.ModuleType)
+               and value.__name__.split(".")[0] not in harmless}
     assert reached == {}, reached
 
 
@@ -394,31 +401,9 @@ def test_no_public_numpy_path_left_to_unchecked_strides():
     """Round eight: np.lib.stride_tricks.as_strided over all of memory (addresses from id and
     byte_bounds) read and wrote any object. Walk numpy's public attributes the policy lets through:
     neither function is reachable."""
-    import collections
-    import types
-
     import numpy
     from numpy.lib.array_utils import byte_bounds
     from numpy.lib.stride_tricks import as_strided
-
-    from nookslab.grading.policy import FORBIDDEN_ATTRIBUTES
-    banned = {id(as_strided): "as_strided", id(byte_bounds): "byte_bounds"}
-    seen, found = set(), []
-    todo = collections.deque([(numpy, "numpy", 0)])
-    while todo:
-        obj, path, depth = todo.popleft()
-        if id(obj) in seen or depth > 5:
-            continue
-        seen.add(id(obj))
-        for name in dir(obj):
-            if name.startswith("_") or name in FORBIDDEN_ATTRIBUTES:
-                continue
-            try:
-                value = getattr(obj, name)
-            except Exception:  # noqa: BLE001 - a lazy attribute that cannot load here
-                continue
-            if id(value) in banned:
-                found.append(f"{path}.{name}")
-            if isinstance(value, types.ModuleType) and value.__name__.startswith("numpy"):
-                todo.append((value, f"{path}.{name}", depth + 1))
-    assert found == []
+    banned = {id(as_strided), id(byte_bounds)}
+    assert [path for path, value in public_attributes({"numpy": numpy}, 5)
+            if id(value) in banned] == []
