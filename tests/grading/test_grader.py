@@ -81,12 +81,10 @@ def _variants(solution):
     def combine(*changes):
         return lambda nb: [change(nb) for change in changes]
 
-    def crash(nb):  # allowed by the policy, and still kills the kernel (a wild read in C)
-        answer(nb, "ex1").source = (
-            "import numpy as np\n"
+    def crash(nb):  # allowed by the policy, and deaf to the interrupt (minutes of C arithmetic):
+        answer(nb, "ex1").source = (   # the grader has to kill the kernel
             "def double(x):\n"
-            "    wild = np.lib.stride_tricks.as_strided(np.zeros(1), shape=(1 << 30,), strides=(1 << 20,))\n"
-            "    return int(wild.sum())")
+            "    return x * 2 + (7 ** (10 ** 9)) % 2 - 1")
 
     def megabytes_ex2(nb):
         answer(nb, "ex2").source = "def total(xs):\n    print('y' * 2_000_000)\n    return sum(xs)"
