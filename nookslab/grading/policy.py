@@ -256,11 +256,14 @@ class _Checker(ast.NodeVisitor):
         self.lesson_modules = set(lesson_modules) - self.imported - self.own
         # a constant holding something the answer did not make (``M = np.random``) is not its own
         made = self.own - {n for names, value in constants for n in names}
-        self._outside_constants = set()
         for names, value in constants:
             if value is not None and self._mentions_outside(value, made):
                 self.own -= names
-                self._outside_constants |= names
+
+    def _made_names(self) -> set[str]:
+        """The names that hold only what the answer made, here: its own definitions and
+        constants, and the enclosing functions' locals never bound to something from outside."""
+        return (self.own | set().union(*self.locals)) - set().union(*self.foreign)
 
     def _mentions_outside(self, value, made) -> bool:
         """Whether ``value`` may evaluate to something the answer did not make: it names, other
@@ -487,8 +490,7 @@ class _Checker(ast.NodeVisitor):
                 callee.id in self.functions or any(callee.id in sc for sc in self.locals))):
             # a callable the answer wrote (a def, a lambda, a method of its own class, a local)
             # may change what it is handed: hand it only what the answer made
-            made = ((self.own | set().union(*self.locals)) - set().union(*self.foreign)
-                    - self._outside_constants)
+            made = self._made_names()
             for arg in [*node.args, *(k.value for k in node.keywords)]:
                 arg = arg.value if isinstance(arg, ast.Starred) else arg
                 if self._constant_name(arg):
@@ -600,7 +602,7 @@ class _Checker(ast.NodeVisitor):
         if target is root or not isinstance(root, ast.Name) or not self.locals \
                 or any(root.id in scope for scope in self.locals) or root.id not in self.own:
             return
-        made = (self.own | set().union(*self.locals)) - set().union(*self.foreign)
+        made = self._made_names()
         if value is not None and self._mentions_outside(value, made):
             self.refuse("changes", target, f"`{ast.unparse(target)} = {ast.unparse(value)}`: the "
                         "answer's own classes and constants hold only what it made")
@@ -682,8 +684,7 @@ class _Checker(ast.NodeVisitor):
                                                     else [child.target])):
                 if child.value is not None:
                     self._constant(child.value)
-                    made = self.own - self._outside_constants
-                    if self._mentions_outside(child.value, made):
+                    if self._mentions_outside(child.value, self.own):
                         self.refuse("changes", child, f"`{ast.unparse(child)}`: a class holds only "
                                     "what the answer made (not a module or a notebook object)")
             else:

@@ -22,6 +22,7 @@ has. ``--die-with-parent`` covers the grader itself dying.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import pwd
@@ -114,12 +115,13 @@ def _folders_between(top: Path, path: Path) -> list[str]:
     return args
 
 
-def test_code() -> list[Path]:
+@functools.lru_cache(maxsize=1)
+def test_code() -> tuple[Path, ...]:
     """numpy's own test folders and conftest.py: they import pytest, pkgutil and other modules
     under plain names, a way around the answer policy's imports. Hidden in the sandbox."""
     import numpy
     root = Path(numpy.__file__).resolve().parent
-    return sorted({*root.rglob("tests"), *root.rglob("conftest.py")})
+    return tuple(sorted({*root.rglob("tests"), *root.rglob("conftest.py")}))  # once per process
 
 
 def matplotlib_cache() -> list[Path]:
